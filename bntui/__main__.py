@@ -1,0 +1,7 @@
+"""Allow ``python -m bntui``."""
+
+import sys
+
+from bntui.cli import main
+
+sys.exit(main())

@@ -1,0 +1,157 @@
+"""Command line: parse, build, run, return an exit code.
+
+Headless flags (``--list``, ``--layer``) print and exit without importing Textual;
+otherwise the TUI starts through :func:`bntui.tui.app.make_app`. Expected failures
+(:class:`BntuiError`) become one line on stderr and exit code 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from bntui import __version__
+from bntui.core import BntuiError, ModelInfo, open_model
+from bntui.core.diagnostics import diagnose
+from bntui.core.input_parse import load_npy, parse_for_layer, shape_for_layer
+from bntui.core.numbers import fmt, fmt_list
+from bntui.core.report import MODES, computation_dict, model_dict, layer_dict, parameter_rows, step_rows, to_csv
+from bntui.core.steps import Computation, compute
+
+DEMO_MODEL = Path(__file__).parent / "demo" / "seed.h5"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (its own function so the README and tests can show its help)."""
+    parser = argparse.ArgumentParser(
+        prog="bntui",
+        description="Inspect the BatchNormalization layers of a saved Keras model, step by step.",
+    )
+    parser.add_argument("model", nargs="?", help="a .h5, .hdf5, .keras or .weights.h5 file (default: the bundled demo)")
+    parser.add_argument("--list", action="store_true", help="print the BN layers and exit")
+    parser.add_argument("--layer", metavar="NAME_OR_PATH", help="a BN layer, by name or path such as encoder/bn_1")
+    parser.add_argument("--input", metavar="VALUES", help='input values, e.g. "1, 5" or "[[1], [5]]"')
+    parser.add_argument("--input-file", metavar="X.npy", help="input values from a .npy file")
+    parser.add_argument("--channel", type=int, metavar="K", help="show only channel K (default: all)")
+    parser.add_argument("--mode", choices=("inference", "training", "both"), default="both")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON (full precision)")
+    output.add_argument("--csv", action="store_true", help="print CSV (full precision)")
+    parser.add_argument("--version", action="version", version=f"bntui {__version__}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bntui`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.input or args.input_file or args.channel is not None) and not args.layer:
+        parser.error("--input, --input-file and --channel need --layer")
+    if args.input and args.input_file:
+        parser.error("give --input or --input-file, not both")
+    model_path = args.model or str(DEMO_MODEL)
+    try:
+        if args.list or args.layer:
+            model = open_model(model_path)
+            text = _list_output(model, args) if not args.layer else _layer_output(model, args)
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            return 0
+    except BntuiError as err:
+        print(f"bntui: {err}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+    from bntui.tui.app import make_app
+
+    return make_app(model_path).run() or 0
+
+
+def _list_output(model: ModelInfo, args: argparse.Namespace) -> str:
+    if args.json:
+        return json.dumps(model_dict(model), indent=2)
+    if args.csv:
+        rows = [["path", "channels", "axis", "epsilon", "momentum", "center", "scale", "assumed", "warnings"]]
+        for layer in model.layers:
+            codes = " ".join(d.code for d in diagnose(layer))
+            rows.append([layer.path, layer.channels, layer.axis, layer.epsilon, layer.momentum,
+                         layer.center, layer.scale, " ".join(layer.assumed), codes])
+        return to_csv(rows)
+    lines = [f"{model.path}: {model.format}, Keras {model.keras_version or 'unknown'}, "
+             f"{len(model.layers)} BatchNormalization layer{'s' if len(model.layers) != 1 else ''}"]
+    if not model.layers:
+        lines.append("no BatchNormalization layers in this model")
+        return "\n".join(lines)
+    rows = [["path", "channels", "axis", "epsilon", "center", "scale", "warnings"]]
+    for layer in model.layers:
+        findings = diagnose(layer)
+        assumed = " (assumed)" if layer.assumed else ""
+        rows.append([layer.path, str(layer.channels), f"{layer.axis}{assumed}", fmt(layer.epsilon),
+                     str(layer.center), str(layer.scale), "; ".join(d.message for d in findings) or "-"])
+    lines.extend(_table(rows))
+    return "\n".join(lines)
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
+
+
+def _layer_output(model: ModelInfo, args: argparse.Namespace) -> str:
+    layer = model.find(args.layer)
+    if args.input is None and args.input_file is None:
+        if args.json:
+            return json.dumps(layer_dict(layer), indent=2)
+        return to_csv(parameter_rows(layer)) if args.csv else _parameters_text(layer)
+    if args.input_file:
+        x = shape_for_layer(load_npy(args.input_file), layer.channels, layer.axis, typed_flat=False)
+    else:
+        x = parse_for_layer(args.input, layer.channels, layer.axis)
+    computation = compute(layer, x)
+    if args.channel is not None and not 0 <= args.channel < layer.channels:
+        raise BntuiError(f"channel {args.channel} does not exist; {layer.path!r} has channels 0 to {layer.channels - 1}")
+    channels = [args.channel] if args.channel is not None else list(range(layer.channels))
+    modes = MODES if args.mode == "both" else (args.mode,)
+    if args.json:
+        return json.dumps(computation_dict(computation, channels, modes), indent=2)
+    if args.csv:
+        return to_csv(step_rows(computation, channels, modes))
+    return _steps_text(computation, channels, modes)
+
+
+def _parameters_text(layer) -> str:  # type: ignore[no-untyped-def]
+    lines = [f"{layer.path}: {layer.channels} channels, axis {layer.axis}, epsilon {fmt(layer.epsilon)}, "
+             f"center {layer.center}, scale {layer.scale}"]
+    if layer.assumed:
+        lines.append(f"assumed Keras defaults: {', '.join(layer.assumed)}")
+    rows = parameter_rows(layer)
+    rows = [rows[0]] + [[row[0]] + [fmt(float(v)) if v != "" else "-" for v in row[1:]] for row in rows[1:]]
+    lines.extend(_table([[str(cell) for cell in row] for row in rows]))
+    for finding in diagnose(layer):
+        lines.append(f"warning ({finding.channel_text()}): {finding.message}: {finding.explanation}")
+    return "\n".join(lines)
+
+
+def _steps_text(computation: Computation, channels: list[int], modes: tuple[str, ...]) -> str:
+    layer = computation.layer
+    lines = [f"{layer.path}: input shape {computation.x.shape}, axis {layer.axis}, epsilon {fmt(layer.epsilon)}"]
+    for channel in channels:
+        for mode in modes:
+            lines.append(f"\nchannel {channel}, {mode} mode")
+            steps = computation.steps(channel, mode)
+            if mode == "inference":
+                steps = steps + computation.float32_steps(channel)
+            width = max(len(step.name) for step in steps)
+            for step in steps:
+                digits = 9 if "float32" in step.formula or step.name == "y (float32)" else 8
+                lines.append(f"  {step.name.ljust(width)}  {fmt_list(step.values, digits)}   = {step.formula}")
+    if "training" in modes:
+        lines.extend(f"note: {note}" for note in computation.notes())
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

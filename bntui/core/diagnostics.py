@@ -1,0 +1,122 @@
+"""Problems worth pointing at in a BN layer's weights, each with what it usually means.
+
+The checks are cheap vector operations over the weights, so they run on every layer as
+soon as a file is opened and the layer list can show a warning mark at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bntui.core.model import KERAS_DEFAULTS, BNLayer
+
+#: Below this |gamma| (with |beta| above BETA_LARGE) a channel outputs about beta, whatever x is.
+GAMMA_TINY = 1e-4
+BETA_LARGE = 0.1
+#: |gamma| / sqrt(var + eps) above this is flagged as an extreme scale factor.
+SCALE_EXTREME = 1e3
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding: a short code, the channels it concerns (empty: the whole layer), and why."""
+
+    code: str
+    message: str
+    explanation: str
+    channels: tuple[int, ...] = ()
+
+    def channel_text(self, limit: int = 6) -> str:
+        """``channels 1, 4, 7 (+3 more)``, or ``all channels`` for a layer-wide finding."""
+        if not self.channels:
+            return "layer"
+        shown = ", ".join(str(channel) for channel in self.channels[:limit])
+        more = f" (+{len(self.channels) - limit} more)" if len(self.channels) > limit else ""
+        word = "channel" if len(self.channels) == 1 else "channels"
+        return f"{word} {shown}{more}"
+
+
+def _where(mask: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(index) for index in np.flatnonzero(mask))
+
+
+def diagnose(layer: BNLayer) -> list[Diagnostic]:
+    """Every finding for one layer, layer-wide ones first."""
+    found: list[Diagnostic] = []
+    mean = layer.moving_mean.astype(np.float64)
+    variance = layer.moving_variance.astype(np.float64)
+    gamma = layer.gamma_or_one.astype(np.float64)
+    beta = layer.beta_or_zero.astype(np.float64)
+    eps = layer.epsilon
+
+    if np.all(mean == 0) and np.all(variance == 1):
+        found.append(Diagnostic(
+            "never_updated", "moving statistics look never updated (mean 0, variance 1 everywhere)",
+            "the model was saved before training, or trained by a loop that never ran the BN updates "
+            "(training=False, or a custom loop without the layer's update ops)",
+        ))
+    elif np.all(variance == 1) and np.any(mean != 0):
+        found.append(Diagnostic(
+            "half_updated", "moving means moved but every moving variance is still 1",
+            "the statistics were only partly updated or partly restored: check how they were trained or loaded",
+        ))
+    if layer.sources.get("epsilon") == "config" and not np.isclose(eps, KERAS_DEFAULTS["epsilon"]):
+        hint = " (PyTorch's default: a ported model?)" if np.isclose(eps, 1e-5) else ""
+        found.append(Diagnostic(
+            "epsilon", f"epsilon {eps:g} differs from the Keras default 0.001{hint}",
+            "outputs differ from a layer with the default epsilon, most where the variance is small",
+        ))
+
+    with np.errstate(all="ignore"):
+        weights = {"gamma": gamma, "beta": beta, "moving_mean": mean, "moving_variance": variance}
+        for name, values in weights.items():
+            bad = ~np.isfinite(values)
+            if bad.any():
+                found.append(Diagnostic(
+                    "not_finite", f"{name} holds NaN or Inf",
+                    "every output of these channels will be NaN or Inf: training diverged or the file is damaged",
+                    _where(bad),
+                ))
+        checks = [
+            (variance < 0, "negative_variance", "moving variance is negative",
+             "a variance can never be negative: the statistics were corrupted or written by hand"),
+            (variance == 0, "zero_variance", "moving variance is exactly 0",
+             "the channel was constant during training; the output relies on epsilon alone"),
+            ((variance != 0) & (np.abs(variance) < FLOAT32_TINY), "denormal_variance", "moving variance is denormal",
+             "a denormal float32 is slow on many CPUs and loses precision; it is effectively 0"),
+            ((variance > 0) & (variance < eps * 1e-3), "tiny_variance", "moving variance is far below epsilon",
+             "epsilon dominates: the layer barely normalises this channel"),
+            (variance + eps <= 0, "nan_ahead", "moving_variance + epsilon <= 0",
+             "sqrt of a non-positive number: this channel outputs NaN"),
+        ]
+        for mask, code, message, why in checks:
+            if mask.any():
+                found.append(Diagnostic(code, message, why, _where(mask)))
+        constant = (np.abs(gamma) < GAMMA_TINY) & (np.abs(beta) > BETA_LARGE) if layer.scale else np.zeros_like(gamma, bool)
+        if constant.any():
+            found.append(Diagnostic(
+                "constant_output", "gamma near 0 with a large beta",
+                "the channel outputs about beta whatever its input: it has been switched off in training",
+                _where(constant),
+            ))
+        scale = np.abs(gamma) / np.sqrt(variance + eps)
+        extreme = np.isfinite(scale) & (scale > SCALE_EXTREME)
+        if extreme.any():
+            found.append(Diagnostic(
+                "extreme_scale", f"scale gamma / sqrt(var + eps) above {SCALE_EXTREME:g}",
+                "tiny input differences are blown up: look for a variance that collapsed",
+                _where(extreme),
+            ))
+    return found
+
+
+def channel_codes(layer: BNLayer, diagnostics: list[Diagnostic]) -> list[list[str]]:
+    """For each channel, the codes of the findings that name it (layer-wide ones excluded)."""
+    codes: list[list[str]] = [[] for _ in range(layer.channels)]
+    for diagnostic in diagnostics:
+        for channel in diagnostic.channels:
+            codes[channel].append(diagnostic.code)
+    return codes

@@ -1,0 +1,162 @@
+"""Reading a Keras model config (the JSON stored in every full-model file) as a layer tree.
+
+Keras has written this JSON in several shapes since 2017: Keras 2.0's Sequential stores its
+layers as a bare list, later versions as ``{"name": ..., "layers": [...]}``; Keras 2 writes
+inbound nodes as nested lists, Keras 3 as ``keras_history`` records; wrappers such as
+TimeDistributed hold one layer under ``"layer"``. This module hides all of that behind
+:class:`ConfigLayer`, and never imports or runs anything the config names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from bntui.core.errors import ModelFileError
+from bntui.core.model import KERAS_DEFAULTS
+
+BN_CLASS_NAMES = frozenset(
+    {"BatchNormalization", "BatchNormalizationV1", "BatchNormalizationV2", "SyncBatchNormalization"}
+)
+
+
+@dataclass
+class ConfigLayer:
+    """One layer of a config, with its sub-layers when it is a model or a wrapper."""
+
+    name: str
+    class_name: str
+    config: dict[str, Any]
+    inbound: str | None = None
+    children: list[ConfigLayer] = field(default_factory=list)
+    is_container: bool = False
+
+    @property
+    def is_bn(self) -> bool:
+        """True for Keras' BatchNormalization classes, whatever the Keras version."""
+        return self.class_name in BN_CLASS_NAMES
+
+    def walk_bn(self, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], ConfigLayer]]:
+        """Every BN layer below this one, with its path of names relative to this layer."""
+        found: list[tuple[tuple[str, ...], ConfigLayer]] = []
+        for child in self.children:
+            path = (*prefix, child.name)
+            if child.is_bn:
+                found.append((path, child))
+            found.extend(child.walk_bn(path))
+        return found
+
+
+def parse_config_json(text: str | bytes) -> dict[str, Any]:
+    """Decode the stored JSON, turning any damage into a one-line file error."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        raise ModelFileError(f"the model config is not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ModelFileError("the model config is not a JSON object")
+    return data
+
+
+def build_tree(layer_dict: dict[str, Any]) -> ConfigLayer:
+    """Turn one layer's config dict (a whole model at the top) into a :class:`ConfigLayer`."""
+    class_name = str(layer_dict.get("class_name", "?"))
+    raw = layer_dict.get("config")
+    config: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    name = str(layer_dict.get("name") or config.get("name") or class_name)
+    node = ConfigLayer(name=name, class_name=class_name, config=config)
+    node.inbound = _first_inbound(layer_dict.get("inbound_nodes"))
+    members = raw if isinstance(raw, list) else config.get("layers")
+    if isinstance(members, list):
+        node.is_container = True
+        previous: str | None = None
+        for member in members:
+            if not isinstance(member, dict):
+                continue
+            child = build_tree(member)
+            if child.inbound is None and previous is not None:
+                child.inbound = previous  # Sequential: each layer is fed by the one before
+            previous = child.name
+            node.children.append(child)
+    wrapped = config.get("layer")
+    if isinstance(wrapped, dict) and "class_name" in wrapped:
+        node.children.append(build_tree(wrapped))
+    return node
+
+
+def _first_inbound(nodes: Any) -> str | None:
+    """The name of the first layer feeding this one, from either Keras' inbound format."""
+    if isinstance(nodes, dict):
+        history = nodes.get("keras_history")
+        if isinstance(history, list) and history and isinstance(history[0], str):
+            return history[0]
+        for value in nodes.values():
+            found = _first_inbound(value)
+            if found:
+                return found
+        return None
+    if isinstance(nodes, list):
+        if len(nodes) >= 3 and isinstance(nodes[0], str) and isinstance(nodes[1], int):
+            return nodes[0]
+        for value in nodes:
+            found = _first_inbound(value)
+            if found:
+                return found
+    return None
+
+
+def normalise_axis(raw: Any) -> int:
+    """Keras stores ``axis`` as ``-1``, ``3`` or ``[3]``; return the single int it means."""
+    if isinstance(raw, (list, tuple)):
+        if len(raw) != 1:
+            raise ModelFileError(f"BatchNormalization over several axes {list(raw)} is not supported")
+        raw = raw[0]
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise ModelFileError(f"BatchNormalization axis {raw!r} is not an integer")
+    return raw
+
+
+def bn_settings(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The five BN settings from a layer config, and for each whether it came from the config."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key, default in KERAS_DEFAULTS.items():
+        if key in config and config[key] is not None:
+            values[key] = config[key]
+            sources[key] = "config"
+        else:
+            values[key] = default
+            sources[key] = "default"
+    values["axis"] = normalise_axis(values["axis"])
+    try:
+        values["epsilon"] = float(values["epsilon"])
+        values["momentum"] = float(values["momentum"])
+    except (TypeError, ValueError):
+        raise ModelFileError("BatchNormalization epsilon or momentum is not a number") from None
+    values["center"] = bool(values["center"])
+    values["scale"] = bool(values["scale"])
+    return values, sources
+
+
+def dtype_name(config: dict[str, Any]) -> str | None:
+    """The layer's dtype policy name: a plain string in Keras 2, a DTypePolicy dict in Keras 3."""
+    raw = config.get("dtype")
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, dict):
+        inner = raw.get("config")
+        if isinstance(inner, dict) and isinstance(inner.get("name"), str):
+            return inner["name"]
+    return None
+
+
+def snake_case(class_name: str) -> str:
+    """Keras 3's ``naming.to_snake_case``, which names the groups of a ``.keras`` weights file."""
+    name = re.sub(r"\W+", "", class_name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    name = re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+    return name

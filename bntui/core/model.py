@@ -1,0 +1,106 @@
+"""What the readers produce: plain, immutable descriptions of a model and its BN layers.
+
+Every reader (legacy HDF5, Keras 3 zip, weights-only) builds these same objects, so the
+computation, diagnostics, CLI and TUI never need to know which file format a layer came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Keras' own defaults for BatchNormalization, used where a file carries no config.
+KERAS_DEFAULTS: dict[str, object] = {
+    "axis": -1,
+    "epsilon": 1e-3,
+    "momentum": 0.99,
+    "center": True,
+    "scale": True,
+}
+
+SETTING_NAMES = ("axis", "epsilon", "momentum", "center", "scale")
+
+
+@dataclass(frozen=True)
+class BNLayer:
+    """One BatchNormalization layer: its settings, its weights and where each came from.
+
+    ``gamma`` is None when ``scale=False`` and ``beta`` when ``center=False``: the formula
+    then uses 1 and 0, and the UI says so instead of inventing numbers.
+    """
+
+    name: str
+    path: str
+    axis: int
+    epsilon: float
+    momentum: float
+    center: bool
+    scale: bool
+    moving_mean: np.ndarray
+    moving_variance: np.ndarray
+    gamma: np.ndarray | None = None
+    beta: np.ndarray | None = None
+    dtype: str = "float32"
+    #: Setting name -> "config" or "default" (taken from Keras' defaults).
+    sources: dict[str, str] = field(default_factory=dict)
+    #: The layer that feeds this one, where the config says.
+    inbound: str | None = None
+    #: Notes from reading (for example how an ambiguous weight set was interpreted).
+    notes: tuple[str, ...] = ()
+
+    @property
+    def channels(self) -> int:
+        """Number of channels, the length of every per-channel weight."""
+        return int(self.moving_mean.shape[0])
+
+    @property
+    def assumed(self) -> list[str]:
+        """Names of settings not found in the file and taken as Keras defaults."""
+        return [name for name in SETTING_NAMES if self.sources.get(name) != "config"]
+
+    @property
+    def gamma_or_one(self) -> np.ndarray:
+        """gamma, or ones when ``scale=False`` (the value Keras uses in its place)."""
+        if self.gamma is None:
+            return np.ones_like(self.moving_mean)
+        return self.gamma
+
+    @property
+    def beta_or_zero(self) -> np.ndarray:
+        """beta, or zeros when ``center=False`` (the value Keras uses in its place)."""
+        if self.beta is None:
+            return np.zeros_like(self.moving_mean)
+        return self.beta
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model file as bntui sees it: its format, its Keras version and its BN layers."""
+
+    path: str
+    format: str
+    keras_version: str | None
+    layers: tuple[BNLayer, ...]
+    model_name: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def find(self, name_or_path: str) -> BNLayer:
+        """Return the layer with this exact path, else the only layer with this name."""
+        from bntui.core.errors import LayerNotFoundError
+
+        for layer in self.layers:
+            if layer.path == name_or_path:
+                return layer
+        named = [layer for layer in self.layers if layer.name == name_or_path]
+        if len(named) == 1:
+            return named[0]
+        if named:
+            paths = ", ".join(layer.path for layer in named)
+            raise LayerNotFoundError(
+                f"layer name {name_or_path!r} is ambiguous; use one of these paths: {paths}"
+            )
+        known = ", ".join(layer.path for layer in self.layers) or "none"
+        raise LayerNotFoundError(
+            f"no BatchNormalization layer named {name_or_path!r}; layers: {known}"
+        )
