@@ -95,7 +95,8 @@ def load_npy(path: str | Path) -> np.ndarray:
     try:
         with open(path, "rb") as handle:
             version = np.lib.format.read_magic(handle)
-            shape, _order, dtype = np.lib.format._read_array_header(handle, version)  # noqa: SLF001
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _order, _dtype = read_header(handle)
             size = int(np.prod(shape, dtype=np.int64)) if shape else 1
             if size > MAX_ELEMENTS:
                 raise InputValueError(f"{path}: {size} values; at most {MAX_ELEMENTS} are accepted")

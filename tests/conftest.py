@@ -1,0 +1,23 @@
+"""Shared fixtures: the committed sample models and a scratch folder per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_models"
+SAMPLE_FILES = sorted(p for p in SAMPLES.iterdir() if p.suffix in (".h5", ".keras"))
+SEED = SAMPLES / "seed.h5"
+
+#: The seed case from the README, as decimal numbers.
+SEED_VALUES = {"gamma": 0.22297101, "beta": 0.49253803, "moving_mean": 0.36868709, "moving_variance": 0.41429576}
+
+
+@pytest.fixture(params=SAMPLE_FILES, ids=lambda p: p.name)
+def sample_file(request: pytest.FixtureRequest) -> Path:
+    return request.param
