@@ -20,7 +20,7 @@ SCALE_EXTREME = 1e3
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Diagnostic:
     """One finding: a short code, the channels it concerns (empty: the whole layer), and why."""
 

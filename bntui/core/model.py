@@ -22,7 +22,7 @@ KERAS_DEFAULTS: dict[str, object] = {
 SETTING_NAMES = ("axis", "epsilon", "momentum", "center", "scale")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BNLayer:
     """One BatchNormalization layer: its settings, its weights and where each came from.
 
@@ -74,7 +74,7 @@ class BNLayer:
         return self.beta
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ModelInfo:
     """A model file as bntui sees it: its format, its Keras version and its BN layers."""
 

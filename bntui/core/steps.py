@@ -21,7 +21,7 @@ from bntui.core.model import BNLayer
 from bntui.core.numbers import fmt
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Step:
     """One line of the computation for one channel: what it is, the formula, the numbers."""
 
@@ -30,7 +30,7 @@ class Step:
     values: np.ndarray
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ModeResult:
     """The statistics a mode normalises with and the float64 output it gives."""
 
@@ -40,7 +40,7 @@ class ModeResult:
     output: np.ndarray
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Computation:
     """A layer applied to one input in both modes, with per-channel access to every step."""
 

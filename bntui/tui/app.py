@@ -1,0 +1,43 @@
+"""The Textual application, built by :func:`make_app` for the CLI and the tests alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from bntui.tui.commands import LayerCommands
+from bntui.tui.screens.main_screen import MainScreen
+
+
+class BntuiApp(App[int]):
+    """Hosts one :class:`MainScreen` over one model file."""
+
+    CSS_PATH = "bntui.tcss"
+    TITLE = "bntui"
+    COMMANDS = App.COMMANDS | {LayerCommands}
+
+    def __init__(self, model_path: str) -> None:
+        super().__init__()
+        self.model_path = model_path
+
+    def on_mount(self) -> None:
+        self.push_screen(MainScreen(self.model_path))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, MainScreen):
+            for mode in ("both", "inference", "training"):
+                yield SystemCommand(f"Mode: {mode}", f"Show {mode} steps", partial(screen.set_mode, mode))
+            yield SystemCommand("Export CSV", "Write the parameter and step tables as CSV", screen.action_export)
+            yield SystemCommand("Export JSON", "Write the layer and its steps as JSON",
+                                partial(screen.action_export, "json"))
+            yield SystemCommand("Load .npy", "Use input values from a .npy file", screen.action_load_npy)
+            yield SystemCommand("Help", "Keys, the formula, inference and training", screen.action_help)
+
+
+def make_app(model_path: str) -> BntuiApp:
+    """The single factory for the app (CLI and tests)."""
+    return BntuiApp(model_path)

@@ -1,0 +1,55 @@
+"""F1 / ?: the keys, the formula, and inference against training in a few lines."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# bntui
+
+**Inference** (what `model.predict` does) uses the statistics the layer *learned*:
+
+    y = gamma * (x - moving_mean) / sqrt(moving_variance + epsilon) + beta
+
+TensorFlow computes it in float32 as `x * s + (beta - moving_mean * s)` with
+`s = gamma * rsqrt(moving_variance + epsilon)`; bntui shows that result and its distance
+from the exact value in ulps.
+
+**Training** (`training=True`) uses the statistics of the batch it is given: the batch
+mean and the *biased* batch variance (divided by n) over every axis but the channel axis.
+That is why `[1, 5]` becomes about `[-1, 1] * gamma + beta` only in training mode.
+
+Without `beta` (`center=False`) the layer adds 0; without `gamma` (`scale=False`) it
+multiplies by 1.
+
+## Keys
+
+| key | does |
+|---|---|
+| `i` | type input values (`1, 5`, `[[1], [5]]`, one per channel, or a scalar) |
+| `Enter` | compute |
+| `n` / `p` | next / previous channel |
+| `m` | mode: both side by side, inference only, training only |
+| `e` | export the parameter and step tables to CSV (never overwrites) |
+| `o` | load input from a `.npy` file |
+| `s` / `a` / `d` | Steps / Parameters / Diagnostics tab |
+| `ctrl+p` | command palette: jump to a layer by name, switch mode, export JSON |
+| `F1` / `?` | this help |
+| `q` | quit |
+
+Click a column header in Parameters to sort by it.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Modal help; any of Escape, q, F1 or ? closes it."""
+
+    BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Markdown(HELP)

@@ -1,0 +1,267 @@
+"""The main screen: layer tree, layer view (steps, parameters, diagnostics) and input.
+
+It owns the state (model, layer, channel, mode, computation) as reactives, hands pieces of
+it down to the widgets in watchers, and handles the messages they send up. Slow work
+(reading the file, computing a large input) runs in thread workers whose results and
+errors are handled in one place, :meth:`on_worker_state_changed`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Label, LoadingIndicator, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from bntui.core import BntuiError, ModelInfo, open_model
+from bntui.core.errors import InputValueError
+from bntui.core.export import export_layer
+from bntui.core.input_parse import load_npy, parse_for_layer, shape_for_layer
+from bntui.core.model import BNLayer
+from bntui.core.steps import Computation, compute
+from bntui.tui.screens.error_screen import ErrorScreen
+from bntui.tui.screens.help_screen import HelpScreen
+from bntui.tui.screens.npy_dialog import NpyDialog
+from bntui.tui.widgets.diagnostics_list import DiagnosticsList
+from bntui.tui.widgets.input_bar import InputBar
+from bntui.tui.widgets.layer_settings import LayerSettings
+from bntui.tui.widgets.layer_tree import LayerTree
+from bntui.tui.widgets.model_summary import ModelSummary
+from bntui.tui.widgets.parameter_overview import ParameterOverview
+from bntui.tui.widgets.parameter_table import ParameterTable
+from bntui.tui.widgets.step_table import StepTable
+
+MODES = ("both", "inference", "training")
+InputSource = str | np.ndarray
+
+
+class MainScreen(Screen[None]):
+    """Browse the BN layers of one model file and compute inputs through them."""
+
+    BINDINGS = [
+        Binding("i", "focus_input", "Input"),
+        Binding("n", "channel(1)", "Next ch"),
+        Binding("p", "channel(-1)", "Prev ch"),
+        Binding("m", "cycle_mode", "Mode"),
+        Binding("e", "export('csv')", "Export"),
+        Binding("f1,question_mark", "help", "Help"),
+        Binding("q", "app.quit", "Quit"),
+        Binding("o", "load_npy", "Load .npy", show=False),
+        Binding("s", "show_tab('steps')", "Steps tab", show=False),
+        Binding("a", "show_tab('parameters')", "Parameters tab", show=False),
+        Binding("d", "show_tab('diagnostics')", "Diagnostics tab", show=False),
+    ]
+
+    model: reactive[ModelInfo | None] = reactive(None)
+    bn_layer: reactive[BNLayer | None] = reactive(None)
+    channel: reactive[int] = reactive(0)
+    mode: reactive[str] = reactive("both")
+    computation: reactive[Computation | None] = reactive(None)
+
+    def __init__(self, model_path: str) -> None:
+        super().__init__()
+        self.model_path = model_path
+        self.source: InputSource | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield ModelSummary(id="summary")
+        with Horizontal(id="body"):
+            with Vertical(id="sidebar"):
+                yield LoadingIndicator(id="loading")
+                yield LayerTree(id="layers")
+            with TabbedContent(id="tabs", initial="steps"):
+                with TabPane("Steps", id="steps"):
+                    yield LayerSettings(id="settings")
+                    yield Label("", id="channel-bar")
+                    with VerticalScroll(id="step-scroll"):
+                        yield StepTable(id="step-table")
+                with TabPane("Parameters", id="parameters"):
+                    yield ParameterOverview(id="overview")
+                    yield ParameterTable(id="parameter-table")
+                with TabPane("Diagnostics", id="diagnostics"):
+                    yield DiagnosticsList(id="diagnostic-list")
+        yield InputBar(id="input-bar")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#layers", LayerTree).display = False
+        self.load_model()
+
+    # -- workers ---------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load", name="load")
+    def load_model(self) -> ModelInfo:
+        """Read the file off the UI thread: the first screen is up before this finishes."""
+        return open_model(self.model_path)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="compute", name="compute")
+    def run_computation(self, layer: BNLayer, source: InputSource) -> Computation:
+        """Shape the input for the layer and compute both modes."""
+        if isinstance(source, str):
+            x = parse_for_layer(source, layer.channels, layer.axis)
+        else:
+            x = shape_for_layer(source, layer.channels, layer.axis, typed_flat=False)
+        return compute(layer, x)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place where worker results and worker errors are handled."""
+        worker = event.worker
+        if event.state == WorkerState.SUCCESS:
+            if worker.name == "load":
+                self.model = worker.result
+            elif worker.name == "compute":
+                self.query_one(InputBar).error = ""
+                self.computation = worker.result
+        elif event.state == WorkerState.ERROR:
+            error = worker.error
+            if worker.name == "load":
+                title = "Cannot open this file" if isinstance(error, BntuiError) else "bntui hit an internal error"
+                detail = str(error) if isinstance(error, BntuiError) else f"{type(error).__name__}: {error}"
+                self.app.switch_screen(ErrorScreen(title, detail))
+            elif isinstance(error, BntuiError):
+                self.query_one(InputBar).error = str(error)
+            else:
+                self.query_one(InputBar).error = f"internal error: {type(error).__name__}: {error}"
+
+    # -- state flowing down ---------------------------------------------------------------
+
+    def watch_model(self, model: ModelInfo | None) -> None:
+        if model is None:
+            return
+        self.query_one("#loading").display = False
+        tree = self.query_one("#layers", LayerTree)
+        tree.display = True
+        self.query_one(ModelSummary).model = model
+        self.query_one(DiagnosticsList).model = model
+        self.sub_title = Path(model.path).name
+        if not model.layers:
+            self.query_one("#channel-bar", Label).update("This model has no BatchNormalization layers.")
+            return
+        tree.show_model(model)
+        tree.focus()
+
+    def watch_bn_layer(self, layer: BNLayer | None) -> None:
+        self.query_one(LayerSettings).bn_layer = layer
+        self.query_one(ParameterTable).bn_layer = layer
+        self.query_one(ParameterOverview).bn_layer = layer
+        self.computation = None
+        self.channel = 0
+        self._update_channel_bar()
+        if layer is not None and self.source is not None:
+            self.run_computation(layer, self.source)
+
+    def watch_computation(self, computation: Computation | None) -> None:
+        self.query_one(StepTable).computation = computation
+        self._update_channel_bar()
+
+    def watch_channel(self, channel: int) -> None:
+        self.query_one(StepTable).channel = channel
+        self._update_channel_bar()
+
+    def watch_mode(self, mode: str) -> None:
+        self.query_one(StepTable).mode = mode
+        self._update_channel_bar()
+
+    def _update_channel_bar(self) -> None:
+        layer = self.bn_layer
+        if layer is None:
+            return
+        mode = {"both": "inference | training", "inference": "inference only", "training": "training only"}[self.mode]
+        self.query_one("#channel-bar", Label).update(
+            f"channel {self.channel} of {layer.channels} (0 to {layer.channels - 1}) · n/p to move · mode: {mode} (m)"
+        )
+
+    # -- messages coming up ---------------------------------------------------------------
+
+    @on(LayerTree.LayerSelected)
+    def _layer_selected(self, event: LayerTree.LayerSelected) -> None:
+        if self.model is not None and (self.bn_layer is None or self.bn_layer.path != event.path):
+            self.bn_layer = self.model.find(event.path)
+
+    @on(InputBar.ValuesSubmitted)
+    def _values_submitted(self, event: InputBar.ValuesSubmitted) -> None:
+        self.submit(event.text)
+
+    @on(DiagnosticsList.DiagnosticChosen)
+    def _diagnostic_chosen(self, event: DiagnosticsList.DiagnosticChosen) -> None:
+        self.jump_to(event.path, event.channel)
+        self.query_one(TabbedContent).active = "parameters"
+        if event.channel is not None:
+            self.query_one(ParameterTable).move_cursor(row=event.channel)
+
+    # -- operations (also used by the command palette and tests) --------------------------
+
+    def submit(self, source: InputSource) -> None:
+        """Use ``source`` (typed text or an array) as the input from now on, and compute it."""
+        if self.bn_layer is None:
+            self.query_one(InputBar).error = "no BatchNormalization layer to compute"
+            return
+        if isinstance(source, str) and not source.strip():
+            self.query_one(InputBar).error = "input is empty: type numbers such as 1, 5"
+            return
+        self.source = source
+        self.query_one(TabbedContent).active = "steps"
+        self.run_computation(self.bn_layer, source)
+        self.query_one("#step-scroll").focus()
+
+    def jump_to(self, path: str, channel: int | None = None) -> None:
+        """Show the layer at ``path`` (and a channel of it)."""
+        self.query_one(LayerTree).select_path(path)
+        if self.model is not None:
+            self.bn_layer = self.model.find(path)
+        if channel is not None:
+            self.channel = channel
+
+    def action_focus_input(self) -> None:
+        self.query_one(InputBar).focus_input()
+
+    def action_channel(self, step: int) -> None:
+        if self.bn_layer is not None:
+            self.channel = (self.channel + step) % self.bn_layer.channels
+
+    def action_cycle_mode(self) -> None:
+        self.mode = MODES[(MODES.index(self.mode) + 1) % len(MODES)]
+
+    def set_mode(self, mode: str) -> None:
+        """Show both modes side by side, or only one."""
+        self.mode = mode
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    def action_export(self, kind: str = "csv", directory: Path | None = None) -> list[Path]:
+        """Write the parameter table (and step table, if computed) next to the user's work."""
+        if self.bn_layer is None:
+            self.notify("Nothing to export: no layer is shown.", severity="warning")
+            return []
+        try:
+            written = export_layer(self.bn_layer, self.computation, directory or Path.cwd(), kind)
+        except OSError as err:
+            self.notify(f"Export failed: {err.strerror or err}", severity="error")
+            return []
+        names = " and ".join(path.name for path in written)
+        self.notify(f"Wrote {names} in {written[0].parent}", title="Exported")
+        return written
+
+    def action_load_npy(self) -> None:
+        def loaded(path: Path | None) -> None:
+            if path is None:
+                return
+            try:
+                self.submit(load_npy(path))
+                self.query_one(InputBar).error = ""
+            except InputValueError as err:
+                self.query_one(InputBar).error = str(err)
+
+        self.app.push_screen(NpyDialog(), loaded)
