@@ -18,6 +18,9 @@ class BntuiApp(App[int]):
     CSS_PATH = "bntui.tcss"
     TITLE = "bntui"
     COMMANDS = App.COMMANDS | {LayerCommands}
+    # Below 100 columns the stylesheet narrows the sidebar and drops borders (80x24 works).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
     def __init__(self, model_path: str) -> None:
         super().__init__()

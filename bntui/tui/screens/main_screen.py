@@ -176,7 +176,7 @@ class MainScreen(Screen[None]):
             return
         mode = {"both": "inference | training", "inference": "inference only", "training": "training only"}[self.mode]
         self.query_one("#channel-bar", Label).update(
-            f"channel {self.channel} of {layer.channels} (0 to {layer.channels - 1}) · n/p to move · mode: {mode} (m)"
+            f"channel {self.channel} (of 0-{layer.channels - 1}, n/p) · {mode} (m)"
         )
 
     # -- messages coming up ---------------------------------------------------------------
@@ -235,7 +235,10 @@ class MainScreen(Screen[None]):
         self.mode = mode
 
     def action_show_tab(self, tab: str) -> None:
+        """Switch tab and put the keyboard in it, so arrows and Enter act on what is shown."""
         self.query_one(TabbedContent).active = tab
+        target = {"steps": "#step-scroll", "parameters": "#parameter-table", "diagnostics": "#diagnostic-list"}[tab]
+        self.query_one(target).focus()
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())

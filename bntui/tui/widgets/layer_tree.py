@@ -53,7 +53,8 @@ class LayerTree(Tree[str]):
         """Move the cursor to a layer's leaf (used for jumps from diagnostics or commands)."""
         node = self._leaves.get(path)
         if node is not None:
-            self.move_cursor(node)
+            # The node's line is known only once the tree has laid out its new nodes.
+            self.call_after_refresh(self.move_cursor, node)
             self.post_message(self.LayerSelected(path))
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[str]) -> None:

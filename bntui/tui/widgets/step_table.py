@@ -19,7 +19,7 @@ from bntui.core.steps import Computation, Step
 
 #: Elements shown per channel; the rest are counted, and exported in full.
 MAX_ELEMENTS = 12
-TITLES = {"inference": "INFERENCE · moving statistics", "training": "TRAINING · batch statistics"}
+TITLES = {"inference": "INFERENCE (moving stats)", "training": "TRAINING (batch stats)"}
 
 
 class StepTable(Static):
@@ -84,8 +84,8 @@ class _Column:
 
 
 _STAT_ROWS = [
-    ("mean", lambda c: fmt(c.mean) + (" (moving)" if c.mode == "inference" else " (batch)")),
-    ("variance", lambda c: fmt(c.variance) + (" (moving)" if c.mode == "inference" else f" (batch, biased, n={c.n})")),
+    ("mean", lambda c: fmt(c.mean)),
+    ("variance", lambda c: fmt(c.variance)),
     ("var + eps", lambda c: f"{fmt(c.variance)} + {fmt(c.epsilon)} = {fmt(c.var_eps)}"),
     ("sqrt", lambda c: f"sqrt({fmt(c.var_eps)}) = {fmt(c.root)}"),
 ]
