@@ -45,6 +45,8 @@ def parse_values(text: str) -> np.ndarray:
         if "[" in tokens or "]" in tokens:
             raise InputValueError("brackets must enclose the whole input, as in [[1], [5]]")
         numbers = [token for token in tokens if token != ","]
+        if not numbers:
+            raise InputValueError("input is empty: type numbers such as 1, 5")
         return np.array([float(token) for token in numbers], dtype=np.float64)
     value, position = _parse_list(tokens, 0, depth=0)
     if position != len(tokens):
