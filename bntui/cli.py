@@ -38,6 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-file", metavar="X.npy", help="input values from a .npy file")
     parser.add_argument("--channel", type=int, metavar="K", help="show only channel K (default: all)")
     parser.add_argument("--mode", choices=("inference", "training", "both"), default="both")
+    parser.add_argument("--verify", action="store_true", help="check the results against TensorFlow (slow to start)")
+    parser.add_argument(
+        "--model-input", metavar="SPEC",
+        help="run the whole model on x.npy, zeros, ones, uniform:SEED, normal:SEED or random:SEED and use "
+             "what really reaches --layer as its input (needs TensorFlow)",
+    )
+    parser.add_argument("--unsafe", action="store_true",
+                        help="let Keras run Lambda code stored in the model (only for --model-input)")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON (full precision)")
     output.add_argument("--csv", action="store_true", help="print CSV (full precision)")
@@ -49,10 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bntui`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if (args.input or args.input_file or args.channel is not None) and not args.layer:
-        parser.error("--input, --input-file and --channel need --layer")
-    if args.input and args.input_file:
-        parser.error("give --input or --input-file, not both")
+    if (args.input or args.input_file or args.model_input or args.channel is not None or args.verify) and not args.layer:
+        parser.error("--input, --input-file, --model-input, --channel and --verify need --layer")
+    if sum(bool(v) for v in (args.input, args.input_file, args.model_input)) > 1:
+        parser.error("give only one of --input, --input-file and --model-input")
+    if args.verify and not (args.input or args.input_file or args.model_input):
+        parser.error("--verify needs an input (--input, --input-file or --model-input)")
+    if args.unsafe:
+        print("bntui: warning: --unsafe lets Keras run code stored in the model file", file=sys.stderr)
     model_path = args.model or str(DEMO_MODEL)
     try:
         if args.list or args.layer:
@@ -102,24 +114,48 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 def _layer_output(model: ModelInfo, args: argparse.Namespace) -> str:
     layer = model.find(args.layer)
-    if args.input is None and args.input_file is None:
+    if args.input is None and args.input_file is None and args.model_input is None:
         if args.json:
             return json.dumps(layer_dict(layer), indent=2)
         return to_csv(parameter_rows(layer)) if args.csv else _parameters_text(layer)
-    if args.input_file:
+    captured = None
+    if args.model_input:
+        from bntui import tf_bridge
+
+        captured = tf_bridge.capture(model.path, layer.path, args.model_input, unsafe=args.unsafe)
+        x = shape_for_layer(captured.layer_input, layer.channels, layer.axis, typed_flat=False)
+    elif args.input_file:
         x = shape_for_layer(load_npy(args.input_file), layer.channels, layer.axis, typed_flat=False)
     else:
         x = parse_for_layer(args.input, layer.channels, layer.axis)
     computation = compute(layer, x)
+    verification = None
+    if args.verify:
+        from bntui import tf_bridge
+
+        verification = tf_bridge.verify(computation)
     if args.channel is not None and not 0 <= args.channel < layer.channels:
         raise BntuiError(f"channel {args.channel} does not exist; {layer.path!r} has channels 0 to {layer.channels - 1}")
     channels = [args.channel] if args.channel is not None else list(range(layer.channels))
     modes = MODES if args.mode == "both" else (args.mode,)
     if args.json:
-        return json.dumps(computation_dict(computation, channels, modes), indent=2)
+        data = computation_dict(computation, channels, modes)
+        if verification is not None or captured is not None:
+            from bntui import tf_bridge
+
+            if verification is not None:
+                data["verification"] = tf_bridge.verification_dict(verification)
+            if captured is not None:
+                data["capture"] = tf_bridge.capture_dict(captured, computation, args.model_input)
+        return json.dumps(data, indent=2)
     if args.csv:
         return to_csv(step_rows(computation, channels, modes))
-    return _steps_text(computation, channels, modes)
+    text = _steps_text(computation, channels, modes)
+    if captured is not None:
+        text += f"\ninput captured at {layer.path} from model input {args.model_input}, shape {computation.x.shape}"
+    if verification is not None:
+        text += "\n" + verification.summary()
+    return text
 
 
 def _parameters_text(layer) -> str:  # type: ignore[no-untyped-def]

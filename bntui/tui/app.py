@@ -9,6 +9,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from bntui.tui.commands import LayerCommands
+from bntui.tui.terminal_driver import terminal_driver_class
 from bntui.tui.screens.main_screen import MainScreen
 
 
@@ -22,12 +23,13 @@ class BntuiApp(App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
-    def __init__(self, model_path: str) -> None:
-        super().__init__()
+    def __init__(self, model_path: str, *, verify: bool = True) -> None:
+        super().__init__(driver_class=terminal_driver_class())
         self.model_path = model_path
+        self.verify = verify
 
     def on_mount(self) -> None:
-        self.push_screen(MainScreen(self.model_path))
+        self.push_screen(MainScreen(self.model_path, verify=self.verify))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -38,9 +40,11 @@ class BntuiApp(App[int]):
             yield SystemCommand("Export JSON", "Write the layer and its steps as JSON",
                                 partial(screen.action_export, "json"))
             yield SystemCommand("Load .npy", "Use input values from a .npy file", screen.action_load_npy)
+            yield SystemCommand("Capture input", "Run the whole model and use what really reaches this layer",
+                                screen.action_capture)
             yield SystemCommand("Help", "Keys, the formula, inference and training", screen.action_help)
 
 
-def make_app(model_path: str) -> BntuiApp:
-    """The single factory for the app (CLI and tests)."""
-    return BntuiApp(model_path)
+def make_app(model_path: str, *, verify: bool = True) -> BntuiApp:
+    """The single factory for the app (CLI and tests); ``verify=False`` skips TensorFlow."""
+    return BntuiApp(model_path, verify=verify)

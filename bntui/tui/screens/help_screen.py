@@ -17,7 +17,8 @@ HELP = """\
 
 TensorFlow computes it in float32 as `x * s + (beta - moving_mean * s)` with
 `s = gamma * rsqrt(moving_variance + epsilon)`; bntui shows that result and its distance
-from the exact value in ulps.
+from the exact value in ulps. Under the steps, TensorFlow itself checks every number
+(the first check loads TensorFlow, which takes a few seconds).
 
 **Training** (`training=True`) uses the statistics of the batch it is given: the batch
 mean and the *biased* batch variance (divided by n) over every axis but the channel axis.
@@ -36,6 +37,7 @@ multiplies by 1.
 | `m` | mode: both side by side, inference only, training only |
 | `e` | export the parameter and step tables to CSV (never overwrites) |
 | `o` | load input from a `.npy` file |
+| `c` | capture the layer's real input by running the whole model (TensorFlow, safe mode) |
 | `s` / `a` / `d` | Steps / Parameters / Diagnostics tab |
 | `ctrl+p` | command palette: jump to a layer by name, switch mode, export JSON |
 | `F1` / `?` | this help |

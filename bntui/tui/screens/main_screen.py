@@ -8,6 +8,7 @@ errors are handled in one place, :meth:`on_worker_state_changed`.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from bntui.core.export import export_layer
 from bntui.core.input_parse import load_npy, parse_for_layer, shape_for_layer
 from bntui.core.model import BNLayer
 from bntui.core.steps import Computation, compute
+from bntui.tui.screens.capture_dialog import CaptureDialog
 from bntui.tui.screens.error_screen import ErrorScreen
 from bntui.tui.screens.help_screen import HelpScreen
 from bntui.tui.screens.npy_dialog import NpyDialog
@@ -37,6 +39,7 @@ from bntui.tui.widgets.model_summary import ModelSummary
 from bntui.tui.widgets.parameter_overview import ParameterOverview
 from bntui.tui.widgets.parameter_table import ParameterTable
 from bntui.tui.widgets.step_table import StepTable
+from bntui.tui.widgets.verification_line import VerificationLine
 
 MODES = ("both", "inference", "training")
 InputSource = str | np.ndarray
@@ -54,6 +57,7 @@ class MainScreen(Screen[None]):
         Binding("f1,question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit"),
         Binding("o", "load_npy", "Load .npy", show=False),
+        Binding("c", "capture", "Capture input", show=False),
         Binding("s", "show_tab('steps')", "Steps tab", show=False),
         Binding("a", "show_tab('parameters')", "Parameters tab", show=False),
         Binding("d", "show_tab('diagnostics')", "Diagnostics tab", show=False),
@@ -65,9 +69,10 @@ class MainScreen(Screen[None]):
     mode: reactive[str] = reactive("both")
     computation: reactive[Computation | None] = reactive(None)
 
-    def __init__(self, model_path: str) -> None:
+    def __init__(self, model_path: str, *, verify: bool = True) -> None:
         super().__init__()
         self.model_path = model_path
+        self.verify_with_tensorflow = verify
         self.source: InputSource | None = None
 
     def compose(self) -> ComposeResult:
@@ -83,6 +88,7 @@ class MainScreen(Screen[None]):
                     yield Label("", id="channel-bar")
                     with VerticalScroll(id="step-scroll"):
                         yield StepTable(id="step-table")
+                    yield VerificationLine(id="verification")
                 with TabPane("Parameters", id="parameters"):
                     yield ParameterOverview(id="overview")
                     yield ParameterTable(id="parameter-table")
@@ -111,17 +117,50 @@ class MainScreen(Screen[None]):
             x = shape_for_layer(source, layer.channels, layer.axis, typed_flat=False)
         return compute(layer, x)
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="verify", name="verify")
+    def run_verification(self, computation: Computation) -> tuple[Computation, object]:
+        """Import TensorFlow (seconds, the first time) and run the real layer."""
+        from bntui import tf_bridge
+
+        return computation, tf_bridge.verify(computation)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="capture", name="capture")
+    def run_capture(self, layer: BNLayer, spec: str) -> tuple[BNLayer, str, object]:
+        """Run the whole model (safe mode) and record what reaches ``layer``."""
+        from bntui import tf_bridge
+
+        return layer, spec, tf_bridge.capture(self.model_path, layer.path, spec)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place where worker results and worker errors are handled."""
         worker = event.worker
+        line = self.query_one(VerificationLine)
         if event.state == WorkerState.SUCCESS:
             if worker.name == "load":
                 self.model = worker.result
             elif worker.name == "compute":
                 self.query_one(InputBar).error = ""
                 self.computation = worker.result
+            elif worker.name == "verify":
+                computation, verdict = worker.result
+                if computation is self.computation:
+                    line.agrees = verdict.agrees
+                    line.status = verdict.summary()
+            elif worker.name == "capture":
+                layer, spec, captured = worker.result
+                line.capture_note = (f"input captured at {layer.path} by running the model on {spec} "
+                                     f"(shape {captured.layer_input.shape})")
+                if layer is self.bn_layer:
+                    self.submit(captured.layer_input, keep_capture_note=True)
         elif event.state == WorkerState.ERROR:
             error = worker.error
+            if worker.name in ("verify", "capture"):
+                if worker.name == "verify":
+                    line.agrees = None
+                    line.status = f"TensorFlow check unavailable: {error}"
+                else:
+                    line.capture_note = str(error) if isinstance(error, BntuiError) else f"capture failed: {error}"
+                return
             if worker.name == "load":
                 title = "Cannot open this file" if isinstance(error, BntuiError) else "bntui hit an internal error"
                 detail = str(error) if isinstance(error, BntuiError) else f"{type(error).__name__}: {error}"
@@ -161,6 +200,16 @@ class MainScreen(Screen[None]):
     def watch_computation(self, computation: Computation | None) -> None:
         self.query_one(StepTable).computation = computation
         self._update_channel_bar()
+        line = self.query_one(VerificationLine)
+        line.agrees = None
+        if computation is None:
+            line.status = ""
+        elif self.verify_with_tensorflow:
+            already = "keras" in sys.modules
+            line.status = "Checking with TensorFlow…" + ("" if already else " (loading TensorFlow, a few seconds)")
+            self.run_verification(computation)
+        else:
+            line.status = "TensorFlow check off"
 
     def watch_channel(self, channel: int) -> None:
         self.query_one(StepTable).channel = channel
@@ -199,8 +248,10 @@ class MainScreen(Screen[None]):
 
     # -- operations (also used by the command palette and tests) --------------------------
 
-    def submit(self, source: InputSource) -> None:
+    def submit(self, source: InputSource, *, keep_capture_note: bool = False) -> None:
         """Use ``source`` (typed text or an array) as the input from now on, and compute it."""
+        if not keep_capture_note:
+            self.query_one(VerificationLine).capture_note = ""
         if self.bn_layer is None:
             self.query_one(InputBar).error = "no BatchNormalization layer to compute"
             return
@@ -256,6 +307,19 @@ class MainScreen(Screen[None]):
         names = " and ".join(path.name for path in written)
         self.notify(f"Wrote {names} in {written[0].parent}", title="Exported")
         return written
+
+    def action_capture(self) -> None:
+        """Ask for a model input, run the model, and use the layer's real input."""
+        if self.bn_layer is None:
+            return
+        layer = self.bn_layer
+
+        def chosen(spec: str | None) -> None:
+            if spec:
+                self.query_one(VerificationLine).capture_note = f"running the model on {spec} to capture {layer.path}…"
+                self.run_capture(layer, spec)
+
+        self.app.push_screen(CaptureDialog(), chosen)
 
     def action_load_npy(self) -> None:
         def loaded(path: Path | None) -> None:

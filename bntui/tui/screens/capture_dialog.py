@@ -1,0 +1,28 @@
+"""Ask what to feed the whole model so bntui can capture the BN layer's real input."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label
+
+
+class CaptureDialog(ModalScreen[str | None]):
+    """Returns a model-input spec (``normal:0``, ``zeros``, ``x.npy``...) or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="capture-box"):
+            yield Label("Capture this layer's real input by running the whole model (TensorFlow, safe mode).")
+            yield Label("Model input: zeros, ones, uniform:SEED, normal:SEED, or a path to a .npy file", classes="dim")
+            yield Input(value="normal:0", id="capture-spec")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
