@@ -4,4 +4,5 @@ import sys
 
 from bntui.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # guarded: the TUI's TensorFlow process re-imports this module
+    sys.exit(main())

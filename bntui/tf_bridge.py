@@ -54,6 +54,13 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
+def silence_stderr() -> None:
+    """Point this process's fd 2 at the null device for good (the TUI's TensorFlow process)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
 def _keras():  # type: ignore[no-untyped-def]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
@@ -152,7 +159,11 @@ def _run(layer: BNLayer, x: np.ndarray, dtype: str, training: bool) -> np.ndarra
 
 def _term_scale(computation: Computation, mode: str) -> np.ndarray:
     """The largest term each output is summed from, in the direct and in TensorFlow's folded
-    form (``x * s`` and ``beta - mean * s``), so cancellation is measured fairly."""
+    form (``x * s`` and ``beta - mean * s``), so cancellation is measured fairly.
+
+    A result that cancels to nearly 0 cannot be more exact than the terms it came from;
+    measuring its error in ulps of its own tiny size would report hundreds of "ulps" for a
+    rounding in the last bit of a large term."""
     layer = computation.layer
     result = computation.result(mode)
     shape = [1] * computation.x.ndim
@@ -163,6 +174,11 @@ def _term_scale(computation: Computation, mode: str) -> np.ndarray:
     with np.errstate(all="ignore"):
         s = gamma / np.sqrt(result.variance.reshape(shape) + layer.epsilon)
         terms = [np.abs(s * (computation.x - mean)), beta, np.abs(computation.x * s), np.abs(mean * s)]
+        if mode == "training":
+            # A batch mean summed in another order is off by rounding of the values' sizes,
+            # not of the (possibly tiny) mean itself.
+            reduce_axes = tuple(i for i in range(computation.x.ndim) if i != computation.axis)
+            terms.append(np.abs(s) * np.abs(computation.x).mean(axis=reduce_axes, keepdims=True))
         return np.maximum.reduce([np.broadcast_to(t, computation.x.shape) for t in terms])
 
 

@@ -9,7 +9,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from bntui.tui.commands import LayerCommands
-from bntui.tui.terminal_driver import terminal_driver_class
+from bntui.tui.tensorflow_process import TensorFlowProcess
 from bntui.tui.screens.main_screen import MainScreen
 
 
@@ -24,12 +24,16 @@ class BntuiApp(App[int]):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
     def __init__(self, model_path: str, *, verify: bool = True) -> None:
-        super().__init__(driver_class=terminal_driver_class())
+        super().__init__()
         self.model_path = model_path
         self.verify = verify
+        self.tensorflow = TensorFlowProcess()
 
     def on_mount(self) -> None:
         self.push_screen(MainScreen(self.model_path, verify=self.verify))
+
+    def on_unmount(self) -> None:
+        self.tensorflow.close()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -8,7 +8,6 @@ errors are handled in one place, :meth:`on_worker_state_changed`.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -120,16 +119,12 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify", name="verify")
     def run_verification(self, computation: Computation) -> tuple[Computation, object]:
         """Import TensorFlow (seconds, the first time) and run the real layer."""
-        from bntui import tf_bridge
-
-        return computation, tf_bridge.verify(computation)
+        return computation, self.app.tensorflow.verify(computation)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="capture", name="capture")
     def run_capture(self, layer: BNLayer, spec: str) -> tuple[BNLayer, str, object]:
         """Run the whole model (safe mode) and record what reaches ``layer``."""
-        from bntui import tf_bridge
-
-        return layer, spec, tf_bridge.capture(self.model_path, layer.path, spec)
+        return layer, spec, self.app.tensorflow.capture(self.model_path, layer.path, spec)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place where worker results and worker errors are handled."""
@@ -205,7 +200,7 @@ class MainScreen(Screen[None]):
         if computation is None:
             line.status = ""
         elif self.verify_with_tensorflow:
-            already = "keras" in sys.modules
+            already = self.app.tensorflow.started
             line.status = "Checking with TensorFlow…" + ("" if already else " (loading TensorFlow, a few seconds)")
             self.run_verification(computation)
         else:
