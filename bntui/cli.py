@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from bntui import __version__
-from bntui.core import BntuiError, ModelInfo, open_model
+from bntui.core import BntuiError, ModelInfo
+from bntui.core.guarded_open import open_model_guarded
 from bntui.core.diagnostics import diagnose
 from bntui.core.input_parse import load_npy, parse_for_layer, shape_for_layer
 from bntui.core.numbers import fmt, fmt_list
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     model_path = args.model or str(DEMO_MODEL)
     try:
         if args.list or args.layer:
-            model = open_model(model_path)
+            model = open_model_guarded(model_path)
             text = _list_output(model, args) if not args.layer else _layer_output(model, args)
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
             return 0

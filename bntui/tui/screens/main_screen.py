@@ -20,7 +20,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, LoadingIndicator, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from bntui.core import BntuiError, ModelInfo, open_model
+from bntui.core import BntuiError, ModelInfo
+from bntui.core.guarded_open import open_model_guarded
 from bntui.core.errors import InputValueError
 from bntui.core.export import export_layer
 from bntui.core.input_parse import load_npy, parse_for_layer, shape_for_layer
@@ -105,7 +106,7 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="load", name="load")
     def load_model(self) -> ModelInfo:
         """Read the file off the UI thread: the first screen is up before this finishes."""
-        return open_model(self.model_path)
+        return open_model_guarded(self.model_path)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compute", name="compute")
     def run_computation(self, layer: BNLayer, source: InputSource) -> Computation:
