@@ -16,7 +16,7 @@ import numpy as np
 
 from bntui import __version__
 from bntui.core import BntuiError, ModelInfo
-from bntui.core.guarded_open import open_model_guarded
+from bntui.core.guarded_open import PendingRead, open_model_guarded
 from bntui.core.diagnostics import diagnose
 from bntui.core.input_parse import load_npy, parse_for_layer, shape_for_layer
 from bntui.core.numbers import fmt, fmt_list
@@ -78,14 +78,21 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    # Start reading now, in a forked child, so the file is read while Textual imports.
+    pending = PendingRead(model_path)
     from bntui.tui.app import make_app
 
-    return make_app(model_path).run() or 0
+    return make_app(model_path, pending=pending).run() or 0
+
+
+def _json(data: object) -> str:
+    """Indented for a person at a terminal; compact (and several times faster) in a pipe."""
+    return json.dumps(data, indent=2 if sys.stdout.isatty() else None)
 
 
 def _list_output(model: ModelInfo, args: argparse.Namespace) -> str:
     if args.json:
-        return json.dumps(model_dict(model), indent=2)
+        return _json(model_dict(model))
     if args.csv:
         rows = [["path", "channels", "axis", "epsilon", "momentum", "center", "scale", "assumed", "warnings"]]
         for layer in model.layers:
@@ -117,7 +124,7 @@ def _layer_output(model: ModelInfo, args: argparse.Namespace) -> str:
     layer = model.find(args.layer)
     if args.input is None and args.input_file is None and args.model_input is None:
         if args.json:
-            return json.dumps(layer_dict(layer), indent=2)
+            return _json(layer_dict(layer))
         return to_csv(parameter_rows(layer)) if args.csv else _parameters_text(layer)
     captured = None
     if args.model_input:
@@ -148,7 +155,7 @@ def _layer_output(model: ModelInfo, args: argparse.Namespace) -> str:
                 data["verification"] = tf_bridge.verification_dict(verification)
             if captured is not None:
                 data["capture"] = tf_bridge.capture_dict(captured, computation, args.model_input)
-        return json.dumps(data, indent=2)
+        return _json(data)
     if args.csv:
         return to_csv(step_rows(computation, channels, modes))
     text = _steps_text(computation, channels, modes)

@@ -17,7 +17,10 @@ def _loaded_after(code: str) -> set[str]:
 
 
 def test_core_imports_neither_tensorflow_nor_textual() -> None:
-    loaded = _loaded_after("import bntui.core, bntui.core.steps, bntui.core.report, bntui.core.diagnostics")
+    loaded = _loaded_after(
+        "import bntui.core, bntui.core.reader, bntui.core.steps, bntui.core.report, bntui.core.diagnostics, "
+        "bntui.core.guarded_open, bntui.core.export"
+    )
     assert "h5py" in loaded and "numpy" in loaded
     assert not loaded & set(HEAVY)
 

@@ -7,6 +7,7 @@ soon as a file is opened and the layer list can show a warning mark at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -43,8 +44,10 @@ def _where(mask: np.ndarray) -> tuple[int, ...]:
     return tuple(int(index) for index in np.flatnonzero(mask))
 
 
-def diagnose(layer: BNLayer) -> list[Diagnostic]:
-    """Every finding for one layer, layer-wide ones first."""
+@lru_cache(maxsize=4096)
+def diagnose(layer: BNLayer) -> tuple[Diagnostic, ...]:
+    """Every finding for one layer, layer-wide ones first (cached: layers are immutable and
+    the tree, the table and the diagnostics list all ask)."""
     found: list[Diagnostic] = []
     mean = layer.moving_mean.astype(np.float64)
     variance = layer.moving_variance.astype(np.float64)
@@ -110,10 +113,10 @@ def diagnose(layer: BNLayer) -> list[Diagnostic]:
                 "tiny input differences are blown up: look for a variance that collapsed",
                 _where(extreme),
             ))
-    return found
+    return tuple(found)
 
 
-def channel_codes(layer: BNLayer, diagnostics: list[Diagnostic]) -> list[list[str]]:
+def channel_codes(layer: BNLayer, diagnostics: tuple[Diagnostic, ...]) -> list[list[str]]:
     """For each channel, the codes of the findings that name it (layer-wide ones excluded)."""
     codes: list[list[str]] = [[] for _ in range(layer.channels)]
     for diagnostic in diagnostics:

@@ -19,57 +19,87 @@ from pathlib import Path
 
 from bntui.core.errors import BntuiError, ModelFileError
 from bntui.core.model import ModelInfo
-from bntui.core.reader import open_model
 
 #: Seconds a read may take. Reading only BN datasets of even a large model takes well under one.
 READ_TIMEOUT = 20.0
 
 
-def open_model_guarded(path: str | os.PathLike[str], timeout: float = READ_TIMEOUT) -> ModelInfo:
-    """:func:`open_model`, but a hang or crash of the HDF5 library becomes a ModelFileError."""
-    if not hasattr(os, "fork") or sys.platform == "win32":
-        return open_model(path)
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: read, send the result, leave without running any cleanup
-        os.close(read_end)
+class PendingRead:
+    """A read started now in a forked child; :meth:`result` waits for it.
+
+    Starting early lets the read run while the caller does other slow things (the TUI
+    imports Textual meanwhile): the child has its own process, so it truly runs in parallel.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], timeout: float = READ_TIMEOUT) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._deadline = time.monotonic() + timeout
+        self._pid: int | None = None
+        self._fd: int | None = None
+        if hasattr(os, "fork") and sys.platform != "win32":
+            self._fork()
+
+    def _fork(self) -> None:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: read, send the result, leave without running any cleanup
+            os.close(read_end)
+            try:
+                from bntui.core.reader import open_model  # h5py is imported here, in the child
+
+                payload = pickle.dumps(("ok", open_model(self.path)))
+            except BntuiError as err:
+                payload = pickle.dumps(("error", str(err)))
+            except BaseException as err:  # noqa: BLE001 - reported by the parent as a bug, not hidden
+                payload = pickle.dumps(("bug", f"{type(err).__name__}: {err}"))
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(payload)
+            os._exit(0)
+        os.close(write_end)
+        self._pid, self._fd = pid, read_end
+
+    def result(self) -> ModelInfo:
+        """The model, or a ModelFileError for a bad file, a hang or a crash of the library."""
+        if self._pid is None or self._fd is None:
+            from bntui.core.reader import open_model
+
+            return open_model(self.path)
+        pid, fd = self._pid, self._fd
+        self._pid = self._fd = None
         try:
-            payload = pickle.dumps(("ok", open_model(path)))
-        except BntuiError as err:
-            payload = pickle.dumps(("error", str(err)))
-        except BaseException as err:  # noqa: BLE001 - reported by the parent as a bug, not hidden
-            payload = pickle.dumps(("bug", f"{type(err).__name__}: {err}"))
-        with os.fdopen(write_end, "wb") as pipe:
-            pipe.write(payload)
-        os._exit(0)
-    os.close(write_end)
-    try:
-        data = _read_all(read_end, timeout)
-    finally:
-        os.close(read_end)
-    if data is None:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        raise ModelFileError(
-            f"{Path(path)}: reading did not finish in {timeout:g} s; the HDF5 library loops on this damaged file"
-        )
-    _, status = os.waitpid(pid, 0)
-    if not data:
-        signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        detail = f"signal {signal_number}" if signal_number else f"exit status {os.WEXITSTATUS(status)}"
-        raise ModelFileError(f"{Path(path)}: the HDF5 library crashed reading this damaged file ({detail})")
-    kind, value = pickle.loads(data)
-    if kind == "ok":
-        return value
-    if kind == "error":
-        raise ModelFileError(value)
-    raise RuntimeError(f"bntui bug while reading {path}: {value}")
+            data = _read_all(fd, self._deadline)
+        finally:
+            os.close(fd)
+        if data is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise ModelFileError(
+                f"{Path(self.path)}: reading did not finish in {self.timeout:g} s; "
+                "the HDF5 library loops on this damaged file"
+            )
+        _, status = os.waitpid(pid, 0)
+        if not data:
+            signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+            detail = f"signal {signal_number}" if signal_number else f"exit status {os.WEXITSTATUS(status)}"
+            raise ModelFileError(f"{Path(self.path)}: the HDF5 library crashed reading this damaged file ({detail})")
+        kind, value = pickle.loads(data)
+        if kind == "ok":
+            return value
+        if kind == "error":
+            raise ModelFileError(value)
+        raise RuntimeError(f"bntui bug while reading {self.path}: {value}")
 
 
-def _read_all(fd: int, timeout: float) -> bytes | None:
+def open_model_guarded(path: str | os.PathLike[str], timeout: float = READ_TIMEOUT) -> ModelInfo:
+    """Like :func:`bntui.core.reader.open_model`, but a hang or crash of the HDF5 library
+    becomes a ModelFileError."""
+    return PendingRead(path, timeout).result()
+
+
+def _read_all(fd: int, deadline: float) -> bytes | None:
     """Everything written to ``fd`` until EOF, or None when the deadline passes first."""
     chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:

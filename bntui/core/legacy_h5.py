@@ -35,9 +35,9 @@ def read_legacy(h5: h5py.File) -> tuple[list[BNLayer], str | None, str | None, b
     top = {child.name: child for child in tree.children} if tree else {}
     layers: list[BNLayer] = []
     for group_name in name_list_attr(root, "layer_names"):
-        if group_name not in root or not isinstance(root[group_name], h5py.Group):
+        group = _child(root, group_name)
+        if not isinstance(group, h5py.Group):
             raise ModelFileError(f"layer_names lists {group_name!r} but the file has no such group")
-        group = root[group_name]
         sets = _weight_sets(group, group_name)
         layers.extend(_match_group(group, group_name, top.get(group_name), sets))
     if tree is not None:
@@ -49,6 +49,15 @@ def read_legacy(h5: h5py.File) -> tuple[list[BNLayer], str | None, str | None, b
     return layers, version, model_name, tree is not None
 
 
+def _child(group: h5py.Group, name: str) -> h5py.HLObject | None:
+    """``group[name]`` or None: one lookup instead of ``in`` followed by ``[]`` (it adds up
+    over thousands of weights)."""
+    try:
+        return group[name]
+    except KeyError:
+        return None
+
+
 def _all_bn(tree: ConfigLayer) -> list[tuple[str, ConfigLayer]]:
     return [("/".join(path), node) for path, node in tree.walk_bn()]
 
@@ -57,11 +66,13 @@ def _weight_sets(group: h5py.Group, group_name: str) -> dict[str, WeightSet]:
     """Group a layer's weights by owning sub-layer, keeping only BN-like sets."""
     sets: dict[str, WeightSet] = {}
     for weight_name in name_list_attr(group, "weight_names"):
-        if weight_name not in group:
-            raise ModelFileError(f"layer {group_name!r} lists weight {weight_name!r} that is not in the file")
         prefix, _, role = _INDEX_SUFFIX.sub("", weight_name).rpartition("/")
-        if role in ROLES:
-            sets.setdefault(prefix, {})[role] = group[weight_name]
+        if role not in ROLES:
+            continue  # other layers' weights (kernels...) are never touched
+        dataset = _child(group, weight_name)
+        if dataset is None:
+            raise ModelFileError(f"layer {group_name!r} lists weight {weight_name!r} that is not in the file")
+        sets.setdefault(prefix, {})[role] = dataset
     return {prefix: found for prefix, found in sets.items() if "moving_mean" in found or "moving_variance" in found}
 
 

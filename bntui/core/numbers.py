@@ -39,6 +39,8 @@ def to_json_value(array: np.ndarray | float | None) -> object:
     data = np.asarray(array, dtype=np.float64)
     if data.ndim == 0:
         return _json_float(float(data))
+    if np.isfinite(data).all():
+        return data.tolist()  # the fast path: one C call for the whole array
     return [to_json_value(item) for item in data]
 
 

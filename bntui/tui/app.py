@@ -8,6 +8,7 @@ from functools import partial
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
+from bntui.core.guarded_open import PendingRead
 from bntui.tui.commands import LayerCommands
 from bntui.tui.tensorflow_process import TensorFlowProcess
 from bntui.tui.screens.main_screen import MainScreen
@@ -23,14 +24,15 @@ class BntuiApp(App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
-    def __init__(self, model_path: str, *, verify: bool = True) -> None:
+    def __init__(self, model_path: str, *, verify: bool = True, pending: PendingRead | None = None) -> None:
         super().__init__()
         self.model_path = model_path
         self.verify = verify
+        self.pending = pending
         self.tensorflow = TensorFlowProcess()
 
     def on_mount(self) -> None:
-        self.push_screen(MainScreen(self.model_path, verify=self.verify))
+        self.push_screen(MainScreen(self.model_path, verify=self.verify, pending=self.pending))
 
     def on_unmount(self) -> None:
         self.tensorflow.close()
@@ -49,6 +51,9 @@ class BntuiApp(App[int]):
             yield SystemCommand("Help", "Keys, the formula, inference and training", screen.action_help)
 
 
-def make_app(model_path: str, *, verify: bool = True) -> BntuiApp:
-    """The single factory for the app (CLI and tests); ``verify=False`` skips TensorFlow."""
-    return BntuiApp(model_path, verify=verify)
+def make_app(model_path: str, *, verify: bool = True, pending: PendingRead | None = None) -> BntuiApp:
+    """The single factory for the app (CLI and tests).
+
+    ``verify=False`` skips TensorFlow; ``pending`` is a read the caller already started.
+    """
+    return BntuiApp(model_path, verify=verify, pending=pending)

@@ -21,7 +21,7 @@ from textual.widgets import Footer, Header, Label, LoadingIndicator, TabbedConte
 from textual.worker import Worker, WorkerState
 
 from bntui.core import BntuiError, ModelInfo
-from bntui.core.guarded_open import open_model_guarded
+from bntui.core.guarded_open import PendingRead
 from bntui.core.errors import InputValueError
 from bntui.core.export import export_layer
 from bntui.core.input_parse import load_npy, parse_for_layer, shape_for_layer
@@ -29,7 +29,6 @@ from bntui.core.model import BNLayer
 from bntui.core.steps import Computation, compute
 from bntui.tui.screens.capture_dialog import CaptureDialog
 from bntui.tui.screens.error_screen import ErrorScreen
-from bntui.tui.screens.help_screen import HelpScreen
 from bntui.tui.screens.npy_dialog import NpyDialog
 from bntui.tui.widgets.diagnostics_list import DiagnosticsList
 from bntui.tui.widgets.input_bar import InputBar
@@ -69,9 +68,10 @@ class MainScreen(Screen[None]):
     mode: reactive[str] = reactive("both")
     computation: reactive[Computation | None] = reactive(None)
 
-    def __init__(self, model_path: str, *, verify: bool = True) -> None:
+    def __init__(self, model_path: str, *, verify: bool = True, pending: PendingRead | None = None) -> None:
         super().__init__()
         self.model_path = model_path
+        self.pending = pending
         self.verify_with_tensorflow = verify
         self.source: InputSource | None = None
 
@@ -106,7 +106,8 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="load", name="load")
     def load_model(self) -> ModelInfo:
         """Read the file off the UI thread: the first screen is up before this finishes."""
-        return open_model_guarded(self.model_path)
+        pending, self.pending = self.pending, None
+        return (pending or PendingRead(self.model_path)).result()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compute", name="compute")
     def run_computation(self, layer: BNLayer, source: InputSource) -> Computation:
@@ -288,6 +289,8 @@ class MainScreen(Screen[None]):
         self.query_one(target).focus()
 
     def action_help(self) -> None:
+        from bntui.tui.screens.help_screen import HelpScreen  # Markdown is slow to import: only on demand
+
         self.app.push_screen(HelpScreen())
 
     def action_export(self, kind: str = "csv", directory: Path | None = None) -> list[Path]:
