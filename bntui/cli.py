@@ -11,17 +11,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from bntui import __version__
-from bntui.core import BntuiError, ModelInfo
-from bntui.core.guarded_open import PendingRead, open_model_guarded
-from bntui.core.diagnostics import diagnose
-from bntui.core.input_parse import load_npy, parse_for_layer, shape_for_layer
-from bntui.core.numbers import fmt, fmt_list
-from bntui.core.report import MODES, computation_dict, model_dict, layer_dict, parameter_rows, step_rows, to_csv
-from bntui.core.steps import Computation, compute
+from bntui.core.errors import BntuiError
+from bntui.core.guarded_open import PendingRead
+
+if TYPE_CHECKING:
+    from bntui.core.model import BNLayer, ModelInfo
+    from bntui.core.steps import Computation
 
 DEMO_MODEL = Path(__file__).parent / "demo" / "seed.h5"
 
@@ -69,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     model_path = args.model or str(DEMO_MODEL)
     try:
         if args.list or args.layer:
-            model = open_model_guarded(model_path)
+            # The forked child reads the file while this process imports numpy and the core.
+            pending = PendingRead(model_path)
+            import bntui.core.report  # noqa: F401 - numpy and the core, in parallel with the read
+
+            model = pending.result()
             text = _list_output(model, args) if not args.layer else _layer_output(model, args)
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
             return 0
@@ -91,6 +93,10 @@ def _json(data: object) -> str:
 
 
 def _list_output(model: ModelInfo, args: argparse.Namespace) -> str:
+    from bntui.core.diagnostics import diagnose
+    from bntui.core.numbers import fmt
+    from bntui.core.report import model_dict, to_csv
+
     if args.json:
         return _json(model_dict(model))
     if args.csv:
@@ -121,6 +127,10 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 
 def _layer_output(model: ModelInfo, args: argparse.Namespace) -> str:
+    from bntui.core.input_parse import load_npy, parse_for_layer, shape_for_layer
+    from bntui.core.report import MODES, computation_dict, layer_dict, parameter_rows, step_rows, to_csv
+    from bntui.core.steps import compute
+
     layer = model.find(args.layer)
     if args.input is None and args.input_file is None and args.model_input is None:
         if args.json:
@@ -166,7 +176,11 @@ def _layer_output(model: ModelInfo, args: argparse.Namespace) -> str:
     return text
 
 
-def _parameters_text(layer) -> str:  # type: ignore[no-untyped-def]
+def _parameters_text(layer: BNLayer) -> str:
+    from bntui.core.diagnostics import diagnose
+    from bntui.core.numbers import fmt
+    from bntui.core.report import parameter_rows
+
     lines = [f"{layer.path}: {layer.channels} channels, axis {layer.axis}, epsilon {fmt(layer.epsilon)}, "
              f"center {layer.center}, scale {layer.scale}"]
     if layer.assumed:
@@ -180,6 +194,8 @@ def _parameters_text(layer) -> str:  # type: ignore[no-untyped-def]
 
 
 def _steps_text(computation: Computation, channels: list[int], modes: tuple[str, ...]) -> str:
+    from bntui.core.numbers import fmt, fmt_list
+
     layer = computation.layer
     lines = [f"{layer.path}: input shape {computation.x.shape}, axis {layer.axis}, epsilon {fmt(layer.epsilon)}"]
     for channel in channels:

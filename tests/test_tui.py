@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rich.console import Console
-from textual.widgets import DataTable, TabbedContent
+from textual.widgets import TabbedContent
 
 from bntui.tui.app import BntuiApp, make_app
 from bntui.tui.screens.error_screen import ErrorScreen
@@ -171,13 +171,17 @@ async def test_parameters_sort_and_diagnostics_jump() -> None:
         assert screen.query_one(TabbedContent).active == "parameters"
         table = screen.query_one(ParameterTable)
         assert table.row_count == screen.bn_layer.channels
-        table.post_message(DataTable.HeaderSelected(table, table.columns["gamma"].key, 1, table.columns["gamma"].label))
-        await pilot.pause()
-        column = [float(table.get_row_at(i)[1]) for i in range(table.row_count)]
-        assert column == sorted(column)
+        await pilot.click(ParameterTable, offset=(10, 0))  # the "gamma" header
+        column = [float(table.row_cells(i)[1]) for i in range(table.row_count)]
+        assert column == sorted(column) and table.sorted_by == (1, False)
+        await pilot.press("4", "4")  # moving mean, then reversed
+        column = [float(table.row_cells(i)[3]) for i in range(table.row_count)]
+        assert column == sorted(column, reverse=True)
         screen.jump_to("bn2", 5)
         await pilot.pause()
         assert screen.bn_layer.path == "bn2" and screen.channel == 5
+        table.show_channel(11)
+        assert table.row_cells(table.cursor)[0] == "11"
 
 
 async def test_unreadable_file_shows_error_screen(tmp_path: Path) -> None:

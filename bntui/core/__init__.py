@@ -8,19 +8,21 @@ present results. A test imports this package in a fresh process and checks ``sys
 from typing import TYPE_CHECKING
 
 from bntui.core.errors import BntuiError, InputValueError, LayerNotFoundError, ModelFileError
-from bntui.core.model import BNLayer, ModelInfo
 
 if TYPE_CHECKING:
+    from bntui.core.model import BNLayer, ModelInfo
     from bntui.core.reader import open_model
+
+_LAZY = {"BNLayer": "bntui.core.model", "ModelInfo": "bntui.core.model", "open_model": "bntui.core.reader"}
 
 
 def __getattr__(name: str) -> object:
-    """``open_model`` on first use: the TUI process never reads files itself (a forked child
-    does), so it need not pay for importing h5py."""
-    if name == "open_model":
-        from bntui.core.reader import open_model
+    """Import numpy and h5py only when first needed: the CLI starts reading a file in a
+    forked child before it imports numpy itself, and the TUI process never needs h5py."""
+    if name in _LAZY:
+        import importlib
 
-        return open_model
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'bntui.core' has no attribute {name!r}")
 
 __all__ = [

@@ -17,8 +17,12 @@ import sys
 import time
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from bntui.core.errors import BntuiError, ModelFileError
-from bntui.core.model import ModelInfo
+
+if TYPE_CHECKING:
+    from bntui.core.model import ModelInfo
 
 #: Seconds a read may take. Reading only BN datasets of even a large model takes well under one.
 READ_TIMEOUT = 20.0
@@ -59,7 +63,7 @@ class PendingRead:
         os.close(write_end)
         self._pid, self._fd = pid, read_end
 
-    def result(self) -> ModelInfo:
+    def result(self) -> ModelInfo:  # noqa: F821 - the name exists for type checkers only
         """The model, or a ModelFileError for a bad file, a hang or a crash of the library."""
         if self._pid is None or self._fd is None:
             from bntui.core.reader import open_model

@@ -17,6 +17,19 @@ from typing import Any
 from bntui.core.errors import ModelFileError
 from bntui.core.model import KERAS_DEFAULTS
 
+#: Keras layers that hold no sub-layers: their weight groups can be skipped unread. In Keras 3
+#: configs every built-in layer also says ``"module": "keras.layers"``.
+LEAF_CLASS_NAMES = frozenset({
+    "Activation", "Add", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "Concatenate",
+    "Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "Conv3DTranspose", "Cropping2D", "Dense",
+    "DepthwiseConv2D", "Dropout", "ELU", "Embedding", "Flatten", "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+    "InputLayer", "LayerNormalization", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D",
+    "Multiply", "PReLU", "ReLU", "Rescaling", "Reshape", "SeparableConv1D", "SeparableConv2D",
+    "Softmax", "SpatialDropout2D", "Subtract", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D",
+    "ZeroPadding3D", "Normalization", "Permute", "RepeatVector", "Average", "Maximum", "Minimum",
+})
+
 BN_CLASS_NAMES = frozenset(
     {"BatchNormalization", "BatchNormalizationV1", "BatchNormalizationV2", "SyncBatchNormalization"}
 )
@@ -32,6 +45,14 @@ class ConfigLayer:
     inbound: str | None = None
     children: list[ConfigLayer] = field(default_factory=list)
     is_container: bool = False
+    module: str | None = None
+
+    @property
+    def is_plain_leaf(self) -> bool:
+        """A built-in Keras layer that cannot hold a BN layer: its weights need not be read."""
+        if self.children or self.is_bn:
+            return False
+        return self.class_name in LEAF_CLASS_NAMES and (self.module is None or self.module.startswith("keras"))
 
     @property
     def is_bn(self) -> bool:
@@ -68,7 +89,8 @@ def build_tree(layer_dict: dict[str, Any]) -> ConfigLayer:
     raw = layer_dict.get("config")
     config: dict[str, Any] = raw if isinstance(raw, dict) else {}
     name = str(layer_dict.get("name") or config.get("name") or class_name)
-    node = ConfigLayer(name=name, class_name=class_name, config=config)
+    module = layer_dict.get("module")
+    node = ConfigLayer(name=name, class_name=class_name, config=config, module=module if isinstance(module, str) else None)
     node.inbound = _first_inbound(layer_dict.get("inbound_nodes"))
     members = raw if isinstance(raw, list) else config.get("layers")
     if isinstance(members, list):

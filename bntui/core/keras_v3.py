@@ -77,6 +77,8 @@ def _walk(group: h5py.Group, node: ConfigLayer | None, prefix: tuple[str, ...], 
     if not isinstance(layers_group, h5py.Group):
         return
     for key, child in _pair_children(layers_group, node):
+        if child is not None and child.is_plain_leaf:
+            continue  # never open the groups of Conv2D, Dense...
         sub = layers_group[key]
         name = child.name if child else (_vars_name(sub) or key)
         path = (*prefix, name)

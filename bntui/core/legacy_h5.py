@@ -35,11 +35,14 @@ def read_legacy(h5: h5py.File) -> tuple[list[BNLayer], str | None, str | None, b
     top = {child.name: child for child in tree.children} if tree else {}
     layers: list[BNLayer] = []
     for group_name in name_list_attr(root, "layer_names"):
+        node = top.get(group_name)
+        if node is not None and node.is_plain_leaf:
+            continue  # a Conv2D or Dense: its (large) group is never opened
         group = _child(root, group_name)
         if not isinstance(group, h5py.Group):
             raise ModelFileError(f"layer_names lists {group_name!r} but the file has no such group")
         sets = _weight_sets(group, group_name)
-        layers.extend(_match_group(group, group_name, top.get(group_name), sets))
+        layers.extend(_match_group(group, group_name, node, sets))
     if tree is not None:
         found = {layer.path for layer in layers}
         for path, node in _all_bn(tree):

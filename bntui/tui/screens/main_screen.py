@@ -241,7 +241,7 @@ class MainScreen(Screen[None]):
         self.jump_to(event.path, event.channel)
         self.query_one(TabbedContent).active = "parameters"
         if event.channel is not None:
-            self.query_one(ParameterTable).move_cursor(row=event.channel)
+            self.query_one(ParameterTable).show_channel(event.channel)
 
     # -- operations (also used by the command palette and tests) --------------------------
 
