@@ -49,6 +49,16 @@ def _assert_float32_error_bounded(result) -> None:  # type: ignore[no-untyped-de
     assert np.all(error <= 8 * np.finfo(np.float32).eps * (magnitude + np.abs(result.inference.output)))
 
 
+def _check_against_reference(layer: BNLayer, x: np.ndarray, axis: int, training_tolerance: float):  # type: ignore[no-untyped-def]
+    result = compute(layer, x)
+    position = axis % x.ndim
+    np.testing.assert_allclose(result.inference.output, reference(layer, x, position, False), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(result.training.output, reference(layer, x, position, True),
+                               rtol=training_tolerance, atol=training_tolerance)
+    _assert_float32_error_bounded(result)
+    return result
+
+
 SHAPES = [((4, 3), -1), ((2, 5, 3), -1), ((2, 4, 4, 3), -1), ((2, 3, 4, 4), 1), ((1, 2, 2, 2, 3), -1), ((2, 2, 1), 2)]
 
 
@@ -59,11 +69,7 @@ def test_any_rank_and_axis(shape: tuple, axis: int, center: bool, scale: bool) -
     channels = shape[axis]
     layer = make_layer(channels, axis, rng, center=center, scale=scale)
     x = rng.normal(0, 2, shape)
-    result = compute(layer, x)
-    position = axis % len(shape)
-    np.testing.assert_allclose(result.inference.output, reference(layer, x, position, False), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(result.training.output, reference(layer, x, position, True), rtol=1e-10, atol=1e-10)
-    _assert_float32_error_bounded(result)
+    result = _check_against_reference(layer, x, axis, training_tolerance=1e-10)
     last = result.steps(channels - 1)[-1].values
     np.testing.assert_allclose(last, result.channel_values(result.inference.output, channels - 1), rtol=1e-15)
 
@@ -93,11 +99,7 @@ def test_property_matches_formula(channels, batch, extra, seed, epsilon, channel
         axis = 1
     layer = make_layer(channels, axis, rng, epsilon=epsilon)
     x = rng.normal(0, 3, shape)
-    result = compute(layer, x)
-    position = axis % len(shape)
-    np.testing.assert_allclose(result.inference.output, reference(layer, x, position, False), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(result.training.output, reference(layer, x, position, True), rtol=1e-9, atol=1e-9)
-    _assert_float32_error_bounded(result)
+    _check_against_reference(layer, x, axis, training_tolerance=1e-9)
 
 
 @settings(max_examples=100, deadline=None)

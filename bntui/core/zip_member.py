@@ -54,16 +54,20 @@ class MemberWindow(io.RawIOBase):
         return len(data)
 
 
+def _read_bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    """Inflate a member, refusing one that claims, or turns out, to be over ``limit`` bytes."""
+    if info.file_size > limit:
+        raise ModelFileError(f"{info.filename} claims {info.file_size} bytes; refusing to read more than {limit}")
+    with archive.open(info) as member:
+        data = member.read(limit + 1)
+    if len(data) > limit:
+        raise ModelFileError(f"{info.filename} is larger than it claims; refusing to read it")
+    return data
+
+
 def read_small_member(archive: zipfile.ZipFile, name: str) -> bytes:
     """A small member such as ``config.json``, refusing one that claims an absurd size."""
-    info = archive.getinfo(name)
-    if info.file_size > MAX_CONFIG_BYTES:
-        raise ModelFileError(f"{name} claims {info.file_size} bytes; refusing to read more than {MAX_CONFIG_BYTES}")
-    with archive.open(info) as member:
-        data = member.read(MAX_CONFIG_BYTES + 1)
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ModelFileError(f"{name} is larger than it claims; refusing to read it")
-    return data
+    return _read_bounded(archive, archive.getinfo(name), MAX_CONFIG_BYTES)
 
 
 def open_member(archive: zipfile.ZipFile, raw: BinaryIO, name: str) -> BinaryIO:
@@ -79,10 +83,4 @@ def open_member(archive: zipfile.ZipFile, raw: BinaryIO, name: str) -> BinaryIO:
             raise ModelFileError(f"the zip entry for {name} is damaged")
         start = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
         return io.BufferedReader(MemberWindow(raw, start, info.file_size), buffer_size=1 << 16)
-    if info.file_size > MAX_INFLATED_BYTES:
-        raise ModelFileError(f"{name} claims {info.file_size} bytes uncompressed; refusing to inflate it")
-    with archive.open(info) as member:
-        data = member.read(MAX_INFLATED_BYTES + 1)
-    if len(data) > MAX_INFLATED_BYTES:
-        raise ModelFileError(f"{name} is larger than it claims; refusing to inflate it")
-    return io.BytesIO(data)
+    return io.BytesIO(_read_bounded(archive, info, MAX_INFLATED_BYTES))
