@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label
+from textual.widgets import Input, Static
 
 
 class CaptureDialog(ModalScreen[str | None]):
@@ -16,8 +16,8 @@ class CaptureDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="capture-box"):
-            yield Label("Capture this layer's real input by running the whole model (TensorFlow, safe mode).")
-            yield Label("Model input: zeros, ones, uniform:SEED, normal:SEED, or a path to a .npy file", classes="dim")
+            yield Static("Capture this layer's real input by running the whole model (TensorFlow, safe mode).")
+            yield Static("Model input: zeros, ones, uniform:SEED, normal:SEED, or a path to a .npy file.")
             yield Input(value="normal:0", id="capture-spec")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
