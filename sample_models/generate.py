@@ -97,6 +97,28 @@ def trained_convnet(keras, rng, path: Path) -> None:  # type: ignore[no-untyped-
     model.save(path)
 
 
+def custom_layer(keras, rng) -> None:  # type: ignore[no-untyped-def]
+    """A model with a custom layer class that only this script defines: bntui must still list
+    its BN layers without the class (Keras itself cannot load it without ``custom_objects``)."""
+
+    @keras.saving.register_keras_serializable(package="bntui_samples")
+    class LearnedScale(keras.layers.Layer):
+        def build(self, input_shape):  # type: ignore[no-untyped-def]
+            self.factor = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="factor")
+
+        def call(self, inputs):  # type: ignore[no-untyped-def]
+            return inputs * self.factor
+
+    inputs = keras.Input((5,), name="features")
+    x = keras.layers.Dense(4, name="dense")(inputs)
+    x = LearnedScale(name="learned_scale")(x)
+    bn = keras.layers.BatchNormalization(name="bn_after_custom")
+    model = keras.Model(inputs, bn(x), name="custom_layer")
+    _random_stats(bn, rng)
+    model.save(HERE / "custom_layer.keras")
+    model.save(HERE / "custom_layer.h5")
+
+
 def keras2_samples(rng) -> None:  # type: ignore[no-untyped-def]
     """The Keras 2 layout (``:0`` weight names, ``axis`` as a list), written by tf_keras."""
     import tf_keras
@@ -123,6 +145,7 @@ def main() -> None:
     nested(keras, rng)
     trained_convnet(keras, rng, HERE / "convnet_trained.keras")
     keras2_samples(rng)
+    custom_layer(keras, rng)
     for path in sorted(HERE.glob("*.*")):
         if path.suffix in (".h5", ".keras"):
             print(f"{path.name:32} {path.stat().st_size:>8} bytes")

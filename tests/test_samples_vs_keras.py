@@ -14,6 +14,20 @@ from conftest import SAMPLES
 WEIGHTS_ONLY = {"nested.weights.h5": "nested.keras", "keras2_nested_weights.h5": "keras2_nested.h5"}
 
 
+def _custom_objects() -> dict[str, object]:
+    """The custom layer of custom_layer.*, defined here as its user would have it installed."""
+    import keras
+
+    class LearnedScale(keras.layers.Layer):
+        def build(self, input_shape):  # type: ignore[no-untyped-def]
+            self.factor = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="factor")
+
+        def call(self, inputs):  # type: ignore[no-untyped-def]
+            return inputs * self.factor
+
+    return {"bntui_samples>LearnedScale": LearnedScale, "LearnedScale": LearnedScale}
+
+
 def _load_with_keras(path: Path):  # type: ignore[no-untyped-def]
     if path.name.startswith("keras2_"):
         tf_keras = pytest.importorskip("tf_keras", reason="tf-keras is installed by the README's test command")
@@ -23,7 +37,7 @@ def _load_with_keras(path: Path):  # type: ignore[no-untyped-def]
         import keras
 
         architecture = SAMPLES / WEIGHTS_ONLY.get(path.name, path.name)
-        model = keras.models.load_model(architecture, compile=False, safe_mode=True)
+        model = keras.models.load_model(architecture, compile=False, safe_mode=True, custom_objects=_custom_objects())
     if path.name in WEIGHTS_ONLY:
         model.load_weights(path)
     return model
@@ -75,3 +89,17 @@ def test_weights_only_marks_settings_assumed() -> None:
         for layer in open_model(SAMPLES / name).layers:
             assert {"axis", "epsilon", "momentum"} <= set(layer.assumed)
             assert layer.sources["epsilon"] == "default"
+
+
+def test_custom_layer_model_lists_its_bn_without_the_class() -> None:
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    for name in ("custom_layer.keras", "custom_layer.h5"):
+        # a fresh process where the custom class was never defined
+        code = f"from bntui.core import open_model; print([l.path for l in open_model({str(SAMPLES / name)!r}).layers])"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+        assert out.stdout.strip() == "['bn_after_custom']"
+        assert open_model(SAMPLES / name).layers[0].inbound == "learned_scale"
