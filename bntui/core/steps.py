@@ -131,12 +131,14 @@ class Computation:
 
 
 def folded_float32(layer: BNLayer) -> tuple[np.ndarray, np.ndarray]:
-    """TensorFlow's folded scale and offset, computed in float32 as it does."""
+    """TensorFlow's folded scale and offset, computed in float32 as it does (a negative
+    variance gives NaN here as it does there; diagnostics report it, numpy need not warn)."""
     variance = layer.moving_variance.astype(np.float32)
-    inverse = np.float32(1.0) / np.sqrt(variance + np.float32(layer.epsilon))
-    s = inverse * layer.gamma_or_one.astype(np.float32) if layer.scale else inverse
-    mean = layer.moving_mean.astype(np.float32)
-    offset = layer.beta_or_zero.astype(np.float32) - mean * s if layer.center else -mean * s
+    with np.errstate(all="ignore"):
+        inverse = np.float32(1.0) / np.sqrt(variance + np.float32(layer.epsilon))
+        s = inverse * layer.gamma_or_one.astype(np.float32) if layer.scale else inverse
+        mean = layer.moving_mean.astype(np.float32)
+        offset = layer.beta_or_zero.astype(np.float32) - mean * s if layer.center else -mean * s
     return s.astype(np.float32), offset.astype(np.float32)
 
 
