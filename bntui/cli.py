@@ -8,7 +8,6 @@ otherwise the TUI starts through :func:`bntui.tui.app.make_app`. Expected failur
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,12 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     model_path = args.model or str(DEMO_MODEL)
     try:
         if args.list or args.layer:
-            # The forked child reads the file while this process imports numpy and the core.
-            pending = PendingRead(model_path)
-            import bntui.core.report  # noqa: F401 - numpy and the core, in parallel with the read
-
-            model = pending.result()
-            text = _list_output(model, args) if not args.layer else _layer_output(model, args)
+            text = _headless(model_path, args)
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
             return 0
     except BntuiError as err:
@@ -87,9 +81,30 @@ def main(argv: list[str] | None = None) -> int:
     return make_app(model_path, pending=pending).run() or 0
 
 
+def _output(model: ModelInfo, args: argparse.Namespace) -> str:
+    return _list_output(model, args) if not args.layer else _layer_output(model, args)
+
+
+def _headless(model_path: str, args: argparse.Namespace) -> str:
+    """The text to print for ``--list`` or ``--layer``.
+
+    Without TensorFlow work the forked child that reads the file also formats the output,
+    so this process never imports numpy or h5py (the child does, once). With ``--verify`` or
+    ``--model-input`` the child only reads, and TensorFlow runs here, free of the read deadline.
+    """
+    if args.verify or args.model_input:
+        pending = PendingRead(model_path)
+        import bntui.core.report  # noqa: F401 - numpy and the core, in parallel with the read
+
+        return _output(pending.result(), args)
+    return PendingRead(model_path, then=lambda model: _output(model, args)).result()
+
+
 def _json(data: object) -> str:
-    """Indented for a person at a terminal; compact (and several times faster) in a pipe."""
-    return json.dumps(data, indent=2 if sys.stdout.isatty() else None)
+    """Indented for a person at a terminal, compact in a pipe."""
+    from bntui.core.report import to_json
+
+    return to_json(data, indent=sys.stdout.isatty())
 
 
 def _list_output(model: ModelInfo, args: argparse.Namespace) -> str:

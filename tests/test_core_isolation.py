@@ -32,3 +32,15 @@ def test_list_json_path_stays_light() -> None:
         f"    assert main([{str(SEED)!r}, '--layer', 'bn', '--input', '1, 5', '--json']) == 0"
     )
     assert not _loaded_after(code) & set(HEAVY)
+
+
+def test_headless_parent_leaves_numpy_and_h5py_to_the_reading_child() -> None:
+    """The forked child reads and formats; the parent only prints (this is what makes
+    ``--list --json`` start within a tenth of a second of ``import h5py, numpy``)."""
+    code = (
+        "import io, contextlib\nfrom bntui.cli import main\n"
+        f"with contextlib.redirect_stdout(io.StringIO()) as out:\n    assert main([{str(SEED)!r}, '--list', '--json']) == 0\n"
+        "assert '\"moving_variance\"' in out.getvalue()"
+    )
+    loaded = _loaded_after(code)
+    assert not loaded & {"numpy", "h5py", *HEAVY}

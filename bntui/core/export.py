@@ -6,12 +6,11 @@ the name it got, so the UI can say where the file went.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
-from bntui.core.report import computation_dict, layer_dict, parameter_rows, step_rows, to_csv
+from bntui.core.report import computation_dict, layer_dict, parameter_rows, step_rows, to_csv, to_json
 from bntui.core.steps import Computation
 from bntui.core.model import BNLayer
 
@@ -43,7 +42,7 @@ def export_layer(
         if computation is not None:
             data = computation_dict(computation, list(range(layer.channels)))
         path = free_path(directory, f"{stem}-{'steps' if computation else 'parameters'}", ".json")
-        _write_new(path, json.dumps(data, indent=2))
+        _write_new(path, to_json(data, indent=True))
         return [path]
     path = free_path(directory, f"{stem}-parameters", ".csv")
     _write_new(path, to_csv(parameter_rows(layer)))

@@ -3,8 +3,11 @@
 The HDF5 C library can loop forever or crash on crafted or damaged metadata (byte-flip
 fuzzing of our samples finds such files in a few hundred tries). Code running inside the
 library cannot be interrupted from Python, so the read runs in a forked copy of this
-process: a fork costs a few milliseconds and re-imports nothing. The parent waits with a
-deadline and turns a hang or a crash into a one-line :class:`ModelFileError`.
+process: a fork costs about a millisecond. The parent waits with a deadline and turns a hang
+or a crash into a one-line :class:`ModelFileError`.
+
+The child can also go on to turn the model into the final output (``then``): the headless
+CLI does so, and its parent process then never imports numpy or h5py at all.
 """
 
 from __future__ import annotations
@@ -15,17 +18,21 @@ import select
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bntui.core.errors import BntuiError, ModelFileError
 
 if TYPE_CHECKING:
     from bntui.core.model import ModelInfo
 
-#: Seconds a read may take. Reading only BN datasets of even a large model takes well under one.
+#: Seconds the read itself may take. Reading only BN datasets of even a large model takes well
+#: under one. Work done by ``then`` after the read has no deadline.
 READ_TIMEOUT = 20.0
+
+#: Written by the child as soon as the file is read, which stops the deadline.
+_READ_DONE = b"R"
 
 
 class PendingRead:
@@ -33,42 +40,54 @@ class PendingRead:
 
     Starting early lets the read run while the caller does other slow things (the TUI
     imports Textual meanwhile): the child has its own process, so it truly runs in parallel.
+    With ``then``, :meth:`result` returns ``then(model)``, computed in the child.
     """
 
-    def __init__(self, path: str | os.PathLike[str], timeout: float = READ_TIMEOUT) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        timeout: float = READ_TIMEOUT,
+        then: Callable[[ModelInfo], Any] | None = None,
+    ) -> None:
         self.path = path
         self.timeout = timeout
+        self.then = then
         self._deadline = time.monotonic() + timeout
         self._pid: int | None = None
         self._fd: int | None = None
         if hasattr(os, "fork") and sys.platform != "win32":
             self._fork()
 
+    def _run(self) -> Any:
+        from bntui.core.reader import open_model  # h5py and numpy are imported here, in the child
+
+        return open_model(self.path)
+
     def _fork(self) -> None:
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # child: read, send the result, leave without running any cleanup
             os.close(read_end)
-            try:
-                from bntui.core.reader import open_model  # h5py is imported here, in the child
-
-                payload = pickle.dumps(("ok", open_model(self.path)))
-            except BntuiError as err:
-                payload = pickle.dumps(("error", str(err)))
-            except BaseException as err:  # noqa: BLE001 - reported by the parent as a bug, not hidden
-                payload = pickle.dumps(("bug", f"{type(err).__name__}: {err}"))
             with os.fdopen(write_end, "wb") as pipe:
+                try:
+                    value = self._run()
+                    pipe.write(_READ_DONE)
+                    pipe.flush()
+                    payload = pickle.dumps(("ok", self.then(value) if self.then else value))
+                except BntuiError as err:
+                    payload = pickle.dumps(("error", err))
+                except BaseException as err:  # noqa: BLE001 - reported by the parent as a bug, not hidden
+                    payload = pickle.dumps(("bug", f"{type(err).__name__}: {err}"))
                 pipe.write(payload)
             os._exit(0)
         os.close(write_end)
         self._pid, self._fd = pid, read_end
 
-    def result(self) -> ModelInfo:  # noqa: F821 - the name exists for type checkers only
-        """The model, or a ModelFileError for a bad file, a hang or a crash of the library."""
+    def result(self) -> Any:
+        """The model (or ``then(model)``); a ModelFileError for a bad file, a hang or a crash."""
         if self._pid is None or self._fd is None:
-            from bntui.core.reader import open_model
-
-            return open_model(self.path)
+            value = self._run()
+            return self.then(value) if self.then else value
         pid, fd = self._pid, self._fd
         self._pid = self._fd = None
         try:
@@ -83,6 +102,7 @@ class PendingRead:
                 "the HDF5 library loops on this damaged file"
             )
         _, status = os.waitpid(pid, 0)
+        data = data.removeprefix(_READ_DONE)
         if not data:
             signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
             detail = f"signal {signal_number}" if signal_number else f"exit status {os.WEXITSTATUS(status)}"
@@ -91,7 +111,7 @@ class PendingRead:
         if kind == "ok":
             return value
         if kind == "error":
-            raise ModelFileError(value)
+            raise value
         raise RuntimeError(f"bntui bug while reading {self.path}: {value}")
 
 
@@ -102,16 +122,22 @@ def open_model_guarded(path: str | os.PathLike[str], timeout: float = READ_TIMEO
 
 
 def _read_all(fd: int, deadline: float) -> bytes | None:
-    """Everything written to ``fd`` until EOF, or None when the deadline passes first."""
+    """Everything written to ``fd`` until EOF, or None when the deadline passes before the
+    child says the read is done (after that, its remaining work is waited for)."""
     chunks: list[bytes] = []
+    read_done = False
     while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        ready, _, _ = select.select([fd], [], [], remaining)
+        if read_done:
+            ready = [fd]
+        else:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], remaining)
         if not ready:
             return None
         chunk = os.read(fd, 1 << 20)
         if not chunk:
             return b"".join(chunks)
+        read_done = read_done or (not chunks and chunk.startswith(_READ_DONE))
         chunks.append(chunk)
