@@ -219,12 +219,29 @@ def write_results(machine_text: str, runs: int, floor: tuple[float, float], rows
     lines += ["", "## First TUI screen with the layer list filled (headless, from process start)", "",
               "| file | time | peak RSS |", "|---|---:|---:|"]
     lines += [f"| {file} | {t:.3f} s | {rss:.0f} MB |" for file, t, rss in screens]
+    resnet = next(row for row in rows if row[0] == "ResNet50.h5")
+    ratio = resnet[4] / resnet[2]
+    worst_rss = max(row[3] for row in rows)
+    first = next(t for file, t, _ in screens if file == "ResNet50.h5")
+    lines += ["", "## Goals", "", "| goal | result | met |", "|---|---|---|",
+              f"| `--list --json` at least 20x faster than Keras on ResNet50 `.h5` | {ratio:.1f}x "
+              f"({resnet[2]:.3f} s against {resnet[4]:.2f} s) | {'yes' if ratio >= 20 else 'no'} |",
+              f"| ... which means within about 0.1 s of the floor | floor + {resnet[2] - floor[0]:.3f} s | "
+              f"{'yes' if resnet[2] - floor[0] <= 0.1 else 'no'} |",
+              f"| peak RSS of `--list --json` under 80 MB, not growing with file size | at most {worst_rss:.0f} MB; "
+              f"ResNet50 (103 MB) {resnet[3]:.0f} MB, EfficientNetB0 (22 MB) "
+              f"{next(r[3] for r in rows if r[0] == 'EfficientNetB0.h5'):.0f} MB | {'yes' if worst_rss < 80 else 'no'} |",
+              f"| first TUI screen with the list filled under 0.8 s for ResNet50 | {first:.2f} s | "
+              f"{'yes' if first < 0.8 else 'no'} |",
+              f"| (1, 112, 112, 64) computation, both modes, under 100 ms | {compute_t * 1000:.0f} ms | "
+              f"{'yes' if compute_t < 0.1 else 'no'} |"]
     lines += ["", "## Computation", "",
               f"- A (1, 112, 112, 64) activation through ResNet50's `conv1_bn`, inference and training mode, "
               f"plus the training steps of all 64 channels: {compute_t * 1000:.1f} ms (median of {runs}).",
               f"- Selecting a 4096-channel layer in the TUI until its parameter table is painted and "
               f"scrolled to the last channel: "
               f"{wide_t * 1000:.0f} ms.", ""]
+    lines += ["", (HERE / "profiling.md").read_text()]
     (HERE / "RESULTS.md").write_text("\n".join(lines))
     print(f"wrote {HERE / 'RESULTS.md'}")
 
