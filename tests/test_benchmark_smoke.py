@@ -1,0 +1,22 @@
+"""The benchmark's smallest case runs end to end (timings are reported, never asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT
+
+
+def test_benchmark_quick_case_runs(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--cache", str(tmp_path)],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("floor") for line in lines)
+    assert any(line.startswith("MobileNetV2.h5") and "keras" in line for line in lines)
+    assert any("first TUI screen with the list filled, MobileNetV2.h5" in line for line in lines)
+    assert (tmp_path / "MobileNetV2.keras").exists()
