@@ -234,3 +234,24 @@ def test_keys_work_while_tensorflow_loads() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.split() == ["True", "inference", "True", "True", "False"]
+
+
+def test_quitting_stops_the_tensorflow_process_mid_import() -> None:
+    """Quitting while TensorFlow still loads ends its process (SIGTERM) instead of waiting."""
+    code = (
+        "import asyncio, multiprocessing\nfrom bntui.tui.app import make_app\n"
+        "async def main():\n"
+        f"    app = make_app({str(SEED)!r})\n"
+        "    async with app.run_test(size=(120, 40)) as pilot:\n"
+        "        await pilot.pause(); await app.workers.wait_for_complete(); await pilot.pause()\n"
+        "        app.screen.submit('1, 5')\n"
+        "        while not multiprocessing.active_children():\n"
+        "            await pilot.pause(0.01)\n"
+        "        children = multiprocessing.active_children()\n"
+        "    for child in children:\n"
+        "        child.join(30)\n"
+        "    print([child.exitcode for child in children])\n"
+        "asyncio.run(main())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[-15]"

@@ -68,7 +68,13 @@ class TensorFlowProcess:
         return self._run(tf_bridge.capture, str(model_path), layer_path, spec)
 
     def close(self) -> None:
-        """Stop the process without waiting for a TensorFlow import to finish."""
+        """Stop the process at once, even in the middle of importing TensorFlow: quitting
+        must not wait seconds for an import nobody needs any more."""
         if self._pool is not None:
+            # ProcessPoolExecutor has no public "terminate"; its worker processes are kept in
+            # ``_processes`` (unchanged since Python 3.2).
+            processes = list(getattr(self._pool, "_processes", {}).values())
             self._pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
             self._pool = None
