@@ -152,20 +152,20 @@ class MainScreen(Screen[None]):
         elif event.state == WorkerState.ERROR:
             error = worker.error
             if worker.name in ("verify", "capture"):
+                # TensorFlow's own failures (a missing install, an odd config) are not ours:
+                # they are reported on the line and everything else keeps working.
                 if worker.name == "verify":
                     line.agrees = None
                     line.status = f"TensorFlow check unavailable: {error}"
                 else:
                     line.capture_note = str(error) if isinstance(error, BntuiError) else f"capture failed: {error}"
                 return
+            if not isinstance(error, BntuiError):
+                raise error  # a bug: let Textual stop and show the traceback rather than hide it
             if worker.name == "load":
-                title = "Cannot open this file" if isinstance(error, BntuiError) else "bntui hit an internal error"
-                detail = str(error) if isinstance(error, BntuiError) else f"{type(error).__name__}: {error}"
-                self.app.switch_screen(ErrorScreen(title, detail))
-            elif isinstance(error, BntuiError):
-                self.query_one(InputBar).error = str(error)
+                self.app.switch_screen(ErrorScreen("Cannot open this file", str(error)))
             else:
-                self.query_one(InputBar).error = f"internal error: {type(error).__name__}: {error}"
+                self.query_one(InputBar).error = str(error)
 
     # -- state flowing down ---------------------------------------------------------------
 
