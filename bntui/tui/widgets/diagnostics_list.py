@@ -15,6 +15,8 @@ from bntui.core.model import ModelInfo
 class DiagnosticsList(OptionList):
     """One option per finding: layer path, channels, message and explanation."""
 
+    COMPONENT_CLASSES = OptionList.COMPONENT_CLASSES | {"diagnostics-list--warning", "diagnostics-list--clean"}
+
     class DiagnosticChosen(Message):
         """The user picked a finding: go to this layer (and channel, if it names one)."""
 
@@ -35,12 +37,13 @@ class DiagnosticsList(OptionList):
                 prompt = Text()
                 prompt.append(layer.path, style="bold")
                 prompt.append(f"  {finding.channel_text()}\n", style="dim")
-                prompt.append(f"⚠ {finding.message}\n", style="yellow")
+                prompt.append(f"⚠ {finding.message}\n", style=self.get_component_rich_style("diagnostics-list--warning"))
                 prompt.append(f"  {finding.explanation}", style="dim")
                 self.add_option(Option(prompt))
                 self._targets.append((layer.path, finding.channels[0] if finding.channels else None))
         if not self._targets:
-            self.add_option(Option(Text("No findings: every layer's statistics look plausible.", style="green"),
+            clean = self.get_component_rich_style("diagnostics-list--clean")
+            self.add_option(Option(Text("No findings: every layer's statistics look plausible.", style=clean),
                                    disabled=True))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

@@ -13,12 +13,15 @@ from bntui.core.numbers import fmt
 class LayerSettings(Static):
     """axis, epsilon, momentum, center, scale, dtype and the feeding layer of one BN layer."""
 
+    COMPONENT_CLASSES = {"layer-settings--assumed"}
+
     bn_layer: reactive[BNLayer | None] = reactive(None, layout=True)
 
     def render(self) -> Text:
         layer = self.bn_layer
         if layer is None:
             return Text("")
+        warn = self.get_component_rich_style("layer-settings--assumed")
         text = Text()
         text.append(layer.path, style="bold")
         settings = [
@@ -29,7 +32,7 @@ class LayerSettings(Static):
             text.append(f"  {name} ", style="dim")
             text.append(value, style="italic" if name in layer.assumed else "")
             if layer.sources.get(name) == "default":
-                text.append(" (assumed)", style="yellow")
+                text.append(" (assumed)", style=warn)
         text.append(f"\n{layer.channels} channel{'s' if layer.channels != 1 else ''} · {layer.dtype}", style="dim")
         if layer.inbound:
             text.append(f" · fed by {layer.inbound}", style="dim")
@@ -38,5 +41,5 @@ class LayerSettings(Static):
         if layer.beta is None:
             text.append(" · no beta (center=False: taken as 0)", style="dim")
         for note in layer.notes:
-            text.append(f"\nnote: {note}", style="yellow")
+            text.append(f"\nnote: {note}", style=warn)
         return text

@@ -14,6 +14,8 @@ from bntui.core.model import ModelInfo
 class LayerTree(Tree[str]):
     """Shows every BN layer by its path; highlighting one announces it to the screen."""
 
+    COMPONENT_CLASSES = Tree.COMPONENT_CLASSES | {"layer-tree--warning"}
+
     class LayerSelected(Message):
         """The user moved to a BN layer (by key, mouse or a jump from elsewhere)."""
 
@@ -44,7 +46,7 @@ class LayerTree(Tree[str]):
             label = Text(parts[-1])
             label.append(f"  {layer.channels} ch", style="dim")
             if diagnose(layer):
-                label.append("  ⚠", style="bold yellow")
+                label.append("  ⚠", style=self.get_component_rich_style("layer-tree--warning"))
             self._leaves[layer.path] = parent.add_leaf(label, data=layer.path)
         if model.layers:
             self.select_path(model.layers[0].path)

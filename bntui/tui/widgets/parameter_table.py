@@ -41,6 +41,8 @@ def _sort_value(text: str) -> tuple[int, float | str]:
 class ParameterTable(ScrollView, can_focus=True):
     """One line per channel; ``order`` holds the channels in the displayed order."""
 
+    COMPONENT_CLASSES = {"parameter-table--warning"}
+
     BINDINGS = [
         Binding("up", "cursor(-1)", "Up", show=False),
         Binding("down", "cursor(1)", "Down", show=False),
@@ -142,7 +144,8 @@ class ParameterTable(ScrollView, can_focus=True):
             base = Style(reverse=True) if position == self.cursor and self.has_focus else (
                 Style(bold=True) if position == self.cursor else Style())
             head = self._line(cells[:-1])
-            segments = [Segment(head, base), Segment(cells[-1].ljust(WIDTHS[-1]), base + Style(color="yellow"))]
+            warning = self.get_component_rich_style("parameter-table--warning", partial=True)
+            segments = [Segment(head, base), Segment(cells[-1].ljust(WIDTHS[-1]), base + warning)]
             strip = Strip(segments)
         return strip.crop(scroll_x, scroll_x + width).extend_cell_length(width)
 

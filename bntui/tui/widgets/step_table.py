@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from rich.console import Group
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.reactive import reactive
@@ -25,6 +26,8 @@ TITLES = {"inference": "INFERENCE (moving stats)", "training": "TRAINING (batch 
 class StepTable(Static):
     """Set ``computation``, ``channel`` and ``mode`` ("both", "inference", "training") to redraw."""
 
+    COMPONENT_CLASSES = {"step-table--output", "step-table--float32", "step-table--error"}
+
     computation: reactive[Computation | None] = reactive(None, layout=True)
     channel: reactive[int] = reactive(0, layout=True)
     mode: reactive[str] = reactive("both", layout=True)
@@ -40,7 +43,8 @@ class StepTable(Static):
         table.add_column("step", style="dim", no_wrap=True, ratio=None)
         for mode in modes:
             table.add_column(TITLES[mode], header_style="bold", ratio=1)
-        columns = {mode: _Column(computation, channel, mode) for mode in modes}
+        styles = {name: self.get_component_rich_style(f"step-table--{name}") for name in ("output", "float32")}
+        columns = {mode: _Column(computation, channel, mode, styles) for mode in modes}
         for label, getter in _STAT_ROWS:
             table.add_row(label, *(getter(columns[mode]) for mode in modes))
         size = columns[modes[0]].x.size
@@ -61,15 +65,17 @@ class StepTable(Static):
             parts.append(Text(f"\nfloat32 (TF): largest distance from float64 over the whole input "
                               f"{fmt(computation.max_ulp, 3)} ulp", style="dim"))
         if not np.all(np.isfinite(columns[modes[0]].y)):
-            parts.append(Text("\nsome outputs are NaN or Inf: see the Diagnostics tab", style="bold red"))
+            parts.append(Text("\nsome outputs are NaN or Inf: see the Diagnostics tab",
+                              style=self.get_component_rich_style("step-table--error")))
         return Group(*parts)
 
 
 class _Column:
     """The steps of one mode for one channel, unpacked for the rows below."""
 
-    def __init__(self, computation: Computation, channel: int, mode: str) -> None:
+    def __init__(self, computation: Computation, channel: int, mode: str, styles: dict[str, Style]) -> None:
         layer = computation.layer
+        self.styles = styles
         steps: list[Step] = computation.steps(channel, mode)
         self.x, self.centred, var_eps, root, self.x_hat, self.scaled, self.y = (s.values for s in steps)
         self.var_eps, self.root = float(var_eps[0]), float(root[0])
@@ -95,7 +101,7 @@ def _y_cell(c: _Column, i: int) -> Text:
     text = Text()
     if c.beta is not None:
         text.append(f"{fmt(c.scaled[i])} + {fmt(c.beta)} = ")
-    text.append(fmt(c.y[i]), style="bold green")
+    text.append(fmt(c.y[i]), style=c.styles["output"])
     return text
 
 
@@ -104,7 +110,7 @@ def _float32_cell(c: _Column, i: int) -> Text | None:
         return None
     s, offset = float(c.float32[0].values[0]), float(c.float32[1].values[0])
     text = Text(f"{fmt(c.x[i])} * {fmt(s, 9)} + {fmt(offset, 9)} = ")
-    text.append(fmt(c.float32[2].values[i], 9), style="bold cyan")
+    text.append(fmt(c.float32[2].values[i], 9), style=c.styles["float32"])
     text.append(f" ({fmt(c.float32[3].values[i], 2)} ulp)", style="dim")
     return text
 

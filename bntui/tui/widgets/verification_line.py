@@ -10,6 +10,8 @@ from textual.widgets import Static
 class VerificationLine(Static):
     """A status (``checking``), a verdict, or a reason TensorFlow is unavailable."""
 
+    COMPONENT_CLASSES = {"verification--agrees", "verification--disagrees", "verification--pending"}
+
     status: reactive[str] = reactive("", layout=True)
     agrees: reactive[bool | None] = reactive(None)
     capture_note: reactive[str] = reactive("", layout=True)
@@ -18,6 +20,6 @@ class VerificationLine(Static):
         text = Text()
         if self.capture_note:
             text.append(self.capture_note + "\n", style="italic")
-        style = {True: "bold green", False: "bold red", None: "dim"}[self.agrees]
-        text.append(self.status, style=style)
+        name = {True: "agrees", False: "disagrees", None: "pending"}[self.agrees]
+        text.append(self.status, style=self.get_component_rich_style(f"verification--{name}"))
         return text
