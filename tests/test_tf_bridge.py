@@ -194,64 +194,61 @@ async def test_tui_with_lambda_model_never_runs_it(lambda_models: tuple[list[Pat
         assert not marker.exists()
 
 
-def test_first_tui_screen_does_not_import_tensorflow() -> None:
+def _tui_in_fresh_process(inside: str, after: str = "") -> str:
+    """Run the seed model's TUI headless in a new Python process (so ``sys.modules`` and
+    child processes are its own): ``inside`` runs once the model is shown, ``after`` once
+    the app has exited. Returns what the script printed."""
+    indent = lambda code, spaces: "".join(" " * spaces + line + "\n" for line in code.strip().splitlines())  # noqa: E731
     code = (
-        "import asyncio, sys\nfrom bntui.tui.app import make_app\n"
+        "import asyncio, multiprocessing, sys\nfrom bntui.tui.app import make_app\n"
         "async def main():\n"
         f"    app = make_app({str(SEED)!r})\n"
         "    async with app.run_test(size=(120, 40)) as pilot:\n"
         "        await pilot.pause(); await app.workers.wait_for_complete(); await pilot.pause()\n"
-        "        assert app.screen.bn_layer is not None\n"
-        "        await pilot.press('a'); await pilot.press('s'); await pilot.press('m')\n"
-        "        assert app.screen.mode == 'inference'\n"
-        "        print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
-        "asyncio.run(main())\n"
+        + indent(inside, 8) + indent(after or "pass", 4)
+        + "asyncio.run(main())\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert out.stdout.strip() == "[]"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+
+
+def test_first_tui_screen_does_not_import_tensorflow() -> None:
+    out = _tui_in_fresh_process("""
+assert app.screen.bn_layer is not None
+await pilot.press('a'); await pilot.press('s'); await pilot.press('m')
+assert app.screen.mode == 'inference'
+print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))
+""")
+    assert out.strip() == "[]"
 
 
 def test_keys_work_while_tensorflow_loads() -> None:
     """TensorFlow loads in its own process: keys are handled while the check is still running."""
-    code = (
-        "import asyncio, sys\nfrom bntui.tui.app import make_app\n"
-        "async def main():\n"
-        f"    app = make_app({str(SEED)!r})\n"
-        "    async with app.run_test(size=(120, 40)) as pilot:\n"
-        "        await pilot.pause(); await app.workers.wait_for_complete(); await pilot.pause()\n"
-        "        app.screen.submit('1, 5')\n"
-        "        while app.screen.computation is None:\n"
-        "            await pilot.pause(0.01)\n"
-        "        status = str(app.screen.query_one('#verification').status)\n"
-        "        await pilot.press('m', 'n')\n"
-        "        pending = any(w.name == 'verify' and not w.is_finished for w in app.workers)\n"
-        "        moved = app.screen.mode\n"
-        "        await app.workers.wait_for_complete(); await pilot.pause()\n"
-        "        print(status.startswith('Checking with TensorFlow'), moved, pending,\n"
-        "              str(app.screen.query_one('#verification').status).startswith('TensorFlow agrees'),\n"
-        "              'tensorflow' in sys.modules)\n"
-        "asyncio.run(main())\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert out.stdout.split() == ["True", "inference", "True", "True", "False"]
+    out = _tui_in_fresh_process("""
+app.screen.submit('1, 5')
+while app.screen.computation is None:
+    await pilot.pause(0.01)
+status = str(app.screen.query_one('#verification').status)
+await pilot.press('m', 'n')
+pending = any(w.name == 'verify' and not w.is_finished for w in app.workers)
+moved = app.screen.mode
+await app.workers.wait_for_complete(); await pilot.pause()
+print(status.startswith('Checking with TensorFlow'), moved, pending,
+      str(app.screen.query_one('#verification').status).startswith('TensorFlow agrees'),
+      'tensorflow' in sys.modules)
+""")
+    assert out.split() == ["True", "inference", "True", "True", "False"]
 
 
 def test_quitting_stops_the_tensorflow_process_mid_import() -> None:
     """Quitting while TensorFlow still loads ends its process (SIGTERM) instead of waiting."""
-    code = (
-        "import asyncio, multiprocessing\nfrom bntui.tui.app import make_app\n"
-        "async def main():\n"
-        f"    app = make_app({str(SEED)!r})\n"
-        "    async with app.run_test(size=(120, 40)) as pilot:\n"
-        "        await pilot.pause(); await app.workers.wait_for_complete(); await pilot.pause()\n"
-        "        app.screen.submit('1, 5')\n"
-        "        while not multiprocessing.active_children():\n"
-        "            await pilot.pause(0.01)\n"
-        "        children = multiprocessing.active_children()\n"
-        "    for child in children:\n"
-        "        child.join(30)\n"
-        "    print([child.exitcode for child in children])\n"
-        "asyncio.run(main())\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert out.stdout.strip() == "[-15]"
+    out = _tui_in_fresh_process("""
+app.screen.submit('1, 5')
+while not multiprocessing.active_children():
+    await pilot.pause(0.01)
+children = multiprocessing.active_children()
+""", after="""
+for child in children:
+    child.join(30)
+print([child.exitcode for child in children])
+""")
+    assert out.strip() == "[-15]"
