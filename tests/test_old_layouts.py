@@ -94,3 +94,36 @@ def test_nested_keras2_sub_model_with_deeper_nesting(tmp_path: Path) -> None:
     info = open_model(path)
     assert [layer.path for layer in info.layers] == ["block/bn_a", "block/inner/bn_deep"]
     _check(info.layers[1], bn_weights("bn_deep", 2, seed=7))
+
+
+def test_keras_3_zip_without_vars_name_attributes(tmp_path: Path) -> None:
+    """Early Keras 3 releases did not write the layer's name on ``vars``: groups are then paired
+    with config layers by Keras' class-name counter (batch_normalization, batch_normalization_1...)."""
+    import zipfile
+
+    import h5py
+
+    from conftest import SAMPLES
+
+    source = SAMPLES / "nested.keras"
+    with zipfile.ZipFile(source) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    weights = tmp_path / "w.h5"
+    weights.write_bytes(members["model.weights.h5"])
+    with h5py.File(weights, "r+") as h5:
+        stripped = []
+        h5.visititems(lambda name, obj: stripped.append(name) if name.endswith("vars") and "name" in obj.attrs else None)
+        for name in stripped:
+            del h5[name].attrs["name"]
+    assert stripped
+    members["model.weights.h5"] = weights.read_bytes()
+    rebuilt = tmp_path / "early.keras"
+    with zipfile.ZipFile(rebuilt, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    original = {layer.path: layer for layer in open_model(source).layers}
+    early = {layer.path: layer for layer in open_model(rebuilt).layers}
+    assert list(early) == list(original)
+    for path, layer in early.items():
+        np.testing.assert_array_equal(layer.moving_variance, original[path].moving_variance)
+        np.testing.assert_array_equal(layer.gamma, original[path].gamma)
