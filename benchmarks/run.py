@@ -12,10 +12,8 @@ time and peak RSS (the largest resident set of the process tree, from the kernel
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
