@@ -182,6 +182,9 @@ async def test_parameters_sort_and_diagnostics_jump() -> None:
         assert screen.bn_layer.path == "bn2" and screen.channel == 5
         table.show_channel(11)
         assert table.row_cells(table.cursor)[0] == "11"
+        table.focus()
+        await pilot.press("right", "right")
+        assert table.scroll_x > 0  # the warnings column is reachable from the keyboard
 
 
 async def test_unreadable_file_shows_error_screen(tmp_path: Path) -> None:

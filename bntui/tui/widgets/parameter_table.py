@@ -50,6 +50,8 @@ class ParameterTable(ScrollView, can_focus=True):
         Binding("pagedown", "cursor(20)", "Page down", show=False),
         Binding("home", "cursor(-1000000000)", "First", show=False),
         Binding("end", "cursor(1000000000)", "Last", show=False),
+        Binding("left", "scroll_left", "Scroll left", show=False),
+        Binding("right", "scroll_right", "Scroll right", show=False),
         *[Binding(str(n), f"sort_column({n - 1})", f"Sort by column {n}", show=False) for n in range(1, 10)],
     ]
 
