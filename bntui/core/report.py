@@ -70,13 +70,12 @@ def computation_dict(computation: Computation, channels: list[int], modes: tuple
         "channels": channels,
     }
     if "inference" in modes:
-        s, offset = folded_float32(computation.layer)
         out["inference"] = {
             "output": to_json_value(computation.inference.output),
             "output_float32": to_json_value(computation.output_float32),
             "max_ulp": computation.max_ulp,
-            "scale_float32": to_json_value(s),
-            "offset_float32": to_json_value(offset),
+            "scale_float32": to_json_value(computation.scale_float32),
+            "offset_float32": to_json_value(computation.offset_float32),
             "steps": {str(c): _steps(computation.steps(c, "inference")) for c in channels},
             "float32_steps": {str(c): _steps(computation.float32_steps(c)) for c in channels},
         }

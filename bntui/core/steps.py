@@ -51,6 +51,9 @@ class Computation:
     training: ModeResult
     output_float32: np.ndarray
     ulp: np.ndarray
+    #: TensorFlow's folded float32 scale and offset per channel (computed once, used per channel).
+    scale_float32: np.ndarray
+    offset_float32: np.ndarray
 
     @property
     def max_ulp(self) -> float:
@@ -108,16 +111,14 @@ class Computation:
 
     def float32_steps(self, channel: int) -> list[Step]:
         """Inference as TensorFlow computes it in float32, and its distance from float64."""
-        layer = self.layer
-        s, offset = folded_float32(layer)
-        x = self.channel_values(self.x, channel).astype(np.float32)
+        s, offset = self.scale_float32, self.offset_float32
         y32 = self.channel_values(self.output_float32, channel)
         return [
             Step("s", "gamma * rsqrt(moving_variance + epsilon)  [float32]", np.array([s[channel]])),
             Step("offset", "beta - moving_mean * s  [float32]", np.array([offset[channel]])),
             Step("y (float32)", f"x * {fmt(s[channel])} + {fmt(offset[channel])}", y32),
             Step("ulp distance", "|y float32 - y float64| in float32 ulps", self.channel_values(self.ulp, channel)),
-        ] if x.size else []
+        ] if y32.size else []
 
     def notes(self) -> list[str]:
         """Facts worth saying about the training-mode view of this input."""
@@ -182,4 +183,4 @@ def compute(layer: BNLayer, x: np.ndarray) -> Computation:
         x32 = x.astype(np.float32)
         output32 = x32 * _broadcast(s, x.ndim, axis) + _broadcast(offset, x.ndim, axis)
         ulp = ulp_distance(output32, inference.output)
-    return Computation(layer, x, axis, inference, training, output32.astype(np.float32), ulp)
+    return Computation(layer, x, axis, inference, training, output32.astype(np.float32), ulp, s, offset)
