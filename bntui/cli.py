@@ -200,9 +200,7 @@ def _parameters_text(layer: BNLayer) -> str:
              f"center {layer.center}, scale {layer.scale}"]
     if layer.assumed:
         lines.append(f"assumed Keras defaults: {', '.join(layer.assumed)}")
-    rows = parameter_rows(layer)
-    rows = [rows[0]] + [[row[0]] + [fmt(float(v)) if v != "" else "-" for v in row[1:]] for row in rows[1:]]
-    lines.extend(_table([[str(cell) for cell in row] for row in rows]))
+    lines.extend(_table([[str(cell) for cell in row] for row in parameter_rows(layer, readable=True)]))
     for finding in diagnose(layer):
         lines.append(f"warning ({finding.channel_text()}): {finding.message}: {finding.explanation}")
     return "\n".join(lines)

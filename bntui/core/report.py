@@ -14,7 +14,7 @@ import numpy as np
 
 from bntui.core.diagnostics import diagnose
 from bntui.core.model import BNLayer, ModelInfo
-from bntui.core.numbers import to_json_value
+from bntui.core.numbers import fmt, to_json_value
 from bntui.core.steps import Computation, Step, folded_float32
 
 MODES = ("inference", "training")
@@ -104,24 +104,21 @@ def step_rows(computation: Computation, channels: list[int], modes: tuple[str, .
     return rows
 
 
-def parameter_rows(layer: BNLayer) -> list[list[Any]]:
-    """One row per channel: the weights and what the layer derives from them."""
+def parameter_rows(layer: BNLayer, *, readable: bool = False) -> list[list[Any]]:
+    """One row per channel: the weights and what the layer derives from them.
+
+    Full precision (``repr``, blank for an absent weight) for CSV; with ``readable``, the
+    8 significant digits people read and ``-`` for an absent weight."""
     s, offset = folded_float32(layer)
     header = ["channel", "gamma", "beta", "moving_mean", "moving_variance", "var_plus_eps", "scale", "offset"]
-    rows: list[list[Any]] = [header]
     with np.errstate(all="ignore"):
         var_eps = layer.moving_variance.astype(np.float64) + layer.epsilon
+    columns = [layer.gamma, layer.beta, layer.moving_mean, layer.moving_variance, var_eps, s, offset]
+    text = fmt if readable else (lambda value: repr(float(value)))
+    absent = "-" if readable else ""
+    rows: list[list[Any]] = [header]
     for channel in range(layer.channels):
-        rows.append([
-            channel,
-            repr(float(layer.gamma[channel])) if layer.gamma is not None else "",
-            repr(float(layer.beta[channel])) if layer.beta is not None else "",
-            repr(float(layer.moving_mean[channel])),
-            repr(float(layer.moving_variance[channel])),
-            repr(float(var_eps[channel])),
-            repr(float(s[channel])),
-            repr(float(offset[channel])),
-        ])
+        rows.append([channel, *(text(c[channel]) if c is not None else absent for c in columns)])
     return rows
 
 

@@ -22,7 +22,6 @@ from textual.strip import Strip
 
 from bntui.core.diagnostics import channel_codes, diagnose
 from bntui.core.model import BNLayer
-from bntui.core.numbers import fmt
 from bntui.core.report import parameter_rows
 
 COLUMNS = ("channel", "gamma", "beta", "moving mean", "moving var", "var + eps", "scale s", "offset", "warnings")
@@ -72,9 +71,8 @@ class ParameterTable(ScrollView, can_focus=True):
         self._cells = []
         if layer is not None:
             codes = channel_codes(layer, diagnose(layer))
-            for row, warnings in zip(parameter_rows(layer)[1:], codes):
-                numbers = [fmt(float(value)) if value != "" else "-" for value in row[1:]]
-                self._cells.append([str(row[0]), *numbers, " ".join(warnings)])
+            for row, warnings in zip(parameter_rows(layer, readable=True)[1:], codes):
+                self._cells.append([str(row[0]), *row[1:], " ".join(warnings)])
         self.order = list(range(len(self._cells)))
         self.sorted_by = None
         self.cursor = 0
