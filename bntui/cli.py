@@ -196,7 +196,7 @@ def _parameters_text(layer: BNLayer) -> str:
     from bntui.core.numbers import fmt
     from bntui.core.report import parameter_rows
 
-    lines = [f"{layer.path}: {layer.channels} channels, axis {layer.axis}, epsilon {fmt(layer.epsilon)}, "
+    lines = [f"{layer.path}: {layer.channels} channel{'s' if layer.channels != 1 else ''}, axis {layer.axis}, epsilon {fmt(layer.epsilon)}, "
              f"center {layer.center}, scale {layer.scale}"]
     if layer.assumed:
         lines.append(f"assumed Keras defaults: {', '.join(layer.assumed)}")
