@@ -21,3 +21,15 @@ SEED_VALUES = {"gamma": 0.22297101, "beta": 0.49253803, "moving_mean": 0.3686870
 @pytest.fixture(params=SAMPLE_FILES, ids=lambda p: p.name)
 def sample_file(request: pytest.FixtureRequest) -> Path:
     return request.param
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``tensorflow`` skip, saying why, where TensorFlow is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is not None:
+        return
+    skip = pytest.mark.skip(reason="TensorFlow is not installed (pip install tensorflow-cpu)")
+    for item in items:
+        if "tensorflow" in item.keywords:
+            item.add_marker(skip)

@@ -19,6 +19,7 @@ import numpy as np
 from bntui.core.input_parse import resolve_axis
 from bntui.core.model import BNLayer
 from bntui.core.numbers import fmt
+from bntui.core.numerics import folded_float32
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,18 +130,6 @@ class Computation:
         if self.samples_per_channel == 1:
             notes.append("one value per channel: the batch variance is 0, so x_hat is 0 and every output is beta")
         return notes
-
-
-def folded_float32(layer: BNLayer) -> tuple[np.ndarray, np.ndarray]:
-    """TensorFlow's folded scale and offset, computed in float32 as it does (a negative
-    variance gives NaN here as it does there; diagnostics report it, numpy need not warn)."""
-    variance = layer.moving_variance.astype(np.float32)
-    with np.errstate(all="ignore"):
-        inverse = np.float32(1.0) / np.sqrt(variance + np.float32(layer.epsilon))
-        s = inverse * layer.gamma_or_one.astype(np.float32) if layer.scale else inverse
-        mean = layer.moving_mean.astype(np.float32)
-        offset = layer.beta_or_zero.astype(np.float32) - mean * s if layer.center else -mean * s
-    return s.astype(np.float32), offset.astype(np.float32)
 
 
 def _broadcast(vector: np.ndarray, ndim: int, axis: int) -> np.ndarray:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from bntui.core.model import BNLayer, ModelInfo
     from bntui.core.steps import Computation
 
-DEMO_MODEL = Path(__file__).parent / "demo" / "seed.h5"
+DEMO_MODEL = Path(__file__).parent.parent / "demo" / "seed.h5"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--json", action="store_true", help="print JSON (full precision)")
     output.add_argument("--csv", action="store_true", help="print CSV (full precision)")
     parser.add_argument("--version", action="version", version=f"bntui {__version__}")
+    from bntui.cli import paths
+
+    for module in paths.load():
+        module.add_arguments(parser)
     return parser
 
 
@@ -55,6 +59,18 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bntui`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from bntui.cli import paths
+
+    try:
+        for module in paths.load():
+            code = module.run(args, parser)
+            if code is not None:
+                return code
+    except BntuiError as err:
+        print(f"bntui: {err}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
     if (args.input or args.input_file or args.model_input or args.channel is not None or args.verify) and not args.layer:
         parser.error("--input, --input-file, --model-input, --channel and --verify need --layer")
     if sum(bool(v) for v in (args.input, args.input_file, args.model_input)) > 1:
