@@ -161,7 +161,32 @@ def bn_settings(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]
         raise ModelFileError("BatchNormalization epsilon or momentum is not a number") from None
     values["center"] = bool(values["center"])
     values["scale"] = bool(values["scale"])
+    values["trainable"] = bool(values["trainable"])
+    extra = variant_settings(config)
+    values.update(extra)
     return values, sources
+
+
+def variant_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings of BN's variants: renorm, ghost batches and the dtype policy."""
+    renorm = bool(config.get("renorm", False))
+    clipping = config.get("renorm_clipping") if renorm else None
+    clip: dict[str, float] | None = None
+    if isinstance(clipping, dict):
+        clip = {key: float(value) for key, value in clipping.items() if key in ("rmin", "rmax", "dmax") and value is not None}
+    virtual = config.get("virtual_batch_size")
+    try:
+        momentum = float(config.get("renorm_momentum", 0.99) or 0.99)
+        virtual_batch = int(virtual) if virtual not in (None, False) else None
+    except (TypeError, ValueError):
+        raise ModelFileError("BatchNormalization renorm_momentum or virtual_batch_size is not a number") from None
+    return {
+        "renorm": renorm,
+        "renorm_clipping": clip,
+        "renorm_momentum": momentum,
+        "virtual_batch_size": virtual_batch,
+        "dtype_policy": dtype_name(config),
+    }
 
 
 def dtype_name(config: dict[str, Any]) -> str | None:

@@ -6,6 +6,12 @@ moving_variance). Groups are named after the layer's class (``batch_normalizatio
 ``batch_normalization_1``, ... in config order), and recent Keras writes the real layer
 name in the ``name`` attribute of ``vars``. We pair groups with config layers by that name,
 and by Keras' own class-name counter where the attribute is missing.
+
+Sub-layers that a layer holds as attributes (``self.bn = BatchNormalization()`` in a custom
+block or a subclassed model, TimeDistributed's ``layer``, an RNN cell inside Bidirectional's
+``forward_layer/cell``) are stored under their attribute names, outside ``layers``: every
+group is walked, and a group with no config is taken as a BN when its variables look like
+one (see :func:`_looks_like_bn`), with its settings marked assumed.
 """
 
 from __future__ import annotations
@@ -18,16 +24,16 @@ import numpy as np
 from bntui.core.errors import ModelFileError
 from bntui.core.hdf5_attrs import text_attr
 from bntui.core.keras_config import ConfigLayer, bn_settings, dtype_name, snake_case
-from bntui.core.layer_builder import build_layer
-from bntui.core.model import KERAS_DEFAULTS, BNLayer
+from bntui.core.layer_builder import RENORM_ROLES, build_layer, build_unconfigured
+from bntui.core.model import BNLayer
 
 _BN_GROUP = re.compile(r"^(sync_)?batch_normalization(_v[12])?(_\d+)?$")
 
 
-def read_v3_weights(h5: h5py.File, tree: ConfigLayer | None) -> list[BNLayer]:
+def read_v3_weights(h5: h5py.File, tree: ConfigLayer | None, keras_version: str | None = None) -> list[BNLayer]:
     """Every BN layer in a Keras 3 weights file, in config order where there is a config."""
     layers: list[BNLayer] = []
-    _walk(h5, tree, (), layers)
+    _walk(h5, tree, (), layers, keras_version)
     if tree is not None:
         found = {layer.path for layer in layers}
         for path, _node in tree.walk_bn():
@@ -72,22 +78,43 @@ def _pair_children(layers_group: h5py.Group, node: ConfigLayer | None) -> list[t
     return pairs
 
 
-def _walk(group: h5py.Group, node: ConfigLayer | None, prefix: tuple[str, ...], out: list[BNLayer]) -> None:
+def _attribute_children(group: h5py.Group, node: ConfigLayer | None) -> list[tuple[str, ConfigLayer | None]]:
+    """Sub-layers held as attributes: every subgroup but ``vars`` and ``layers``. A wrapper's
+    ``layer`` (TimeDistributed, Bidirectional) is its config's wrapped layer."""
+    wrapped = node.children[0] if node is not None and not node.is_container and node.children else None
+    pairs: list[tuple[str, ConfigLayer | None]] = []
+    for key in sorted(group, key=_natural):
+        if key in ("vars", "layers") or not isinstance(group[key], h5py.Group):
+            continue
+        pairs.append((key, wrapped if key == "layer" else None))
+    return pairs
+
+
+def _walk(group: h5py.Group, node: ConfigLayer | None, prefix: tuple[str, ...], out: list[BNLayer],
+          version: str | None) -> None:
     layers_group = group.get("layers")
-    if not isinstance(layers_group, h5py.Group):
-        return
-    for key, child in _pair_children(layers_group, node):
-        if child is not None and child.is_plain_leaf:
-            continue  # never open the groups of Conv2D, Dense...
+    children = _pair_children(layers_group, node) if isinstance(layers_group, h5py.Group) else []
+    for key, child in children:
         sub = layers_group[key]
-        name = child.name if child else (_vars_name(sub) or key)
-        path = (*prefix, name)
-        if child is not None and child.is_bn:
-            out.append(_configured(sub, child, path))
-        elif child is None and _BN_GROUP.match(key) and isinstance(sub.get("vars"), h5py.Group):
-            out.append(_unconfigured(sub, path))
-        else:
-            _walk(sub, child if child is not None and child.is_container else None, path, out)
+        _visit(sub, key, child, (*prefix, child.name if child else (_vars_name(sub) or key)), out, version)
+    for key, child in _attribute_children(group, node):
+        sub = group[key]
+        # An attribute name (``bn`` of ``self.bn``) says more than Keras' generated layer name,
+        # except a wrapper's generic ``layer`` slot.
+        name = child.name if child else (_vars_name(sub) or key if key == "layer" else key)
+        _visit(sub, key, child, (*prefix, name), out, version)
+
+
+def _visit(sub: h5py.Group, key: str, child: ConfigLayer | None, path: tuple[str, ...], out: list[BNLayer],
+           version: str | None) -> None:
+    if child is not None and child.is_plain_leaf:
+        return  # never open the groups of Conv2D, Dense...
+    if child is not None and child.is_bn:
+        out.append(_configured(sub, child, path, version))
+    elif child is None and _looks_like_bn(sub, key):
+        out.append(_unconfigured(sub, path))
+    else:
+        _walk(sub, child if child is not None and (child.is_container or child.children) else None, path, out, version)
 
 
 def _vars(group: h5py.Group) -> list[h5py.Dataset]:
@@ -98,10 +125,34 @@ def _vars(group: h5py.Group) -> list[h5py.Dataset]:
     return [holder[key] for key in keys]
 
 
-def _configured(group: h5py.Group, node: ConfigLayer, path: tuple[str, ...]) -> BNLayer:
-    settings, sources = bn_settings(node.config)
+def _looks_like_bn(group: h5py.Group, key: str) -> bool:
+    """A group with no config is a BN when its variables are 2 to 4 (or renorm's 7) vectors of
+    one length and its name says BN, or when they are exactly four such vectors, the last one
+    (the variance) never negative: nothing else in Keras stores that."""
+    variables = _vars(group)
+    if not 2 <= len(variables) <= 7 or len(variables) in (5, 6):
+        return False
+    shapes = {dataset.shape for dataset in variables}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+        return False
+    named = bool(_BN_GROUP.match(key) or _BN_GROUP.match(_vars_name(group) or ""))
+    if named:
+        return True
+    if len(variables) != 4:
+        return False
+    last = np.asarray(variables[3][()], dtype=np.float64)
+    return bool(np.all(last >= 0))
+
+
+def _roles(settings: dict[str, object]) -> list[str]:
     roles = (["gamma"] if settings["scale"] else []) + (["beta"] if settings["center"] else [])
     roles += ["moving_mean", "moving_variance"]
+    return roles + list(RENORM_ROLES) if settings.get("renorm") else roles
+
+
+def _configured(group: h5py.Group, node: ConfigLayer, path: tuple[str, ...], version: str | None) -> BNLayer:
+    settings, sources = bn_settings(node.config)
+    roles = _roles(settings)
     variables = _vars(group)
     if len(variables) != len(roles):
         raise ModelFileError(
@@ -115,6 +166,7 @@ def _configured(group: h5py.Group, node: ConfigLayer, path: tuple[str, ...]) -> 
         datasets=dict(zip(roles, variables)),
         dtype=dtype_name(node.config),
         inbound=node.inbound,
+        keras_version=version,
     )
 
 
@@ -130,8 +182,10 @@ def _gamma_or_beta(dataset: h5py.Dataset) -> str:
 def _unconfigured(group: h5py.Group, path: tuple[str, ...]) -> BNLayer:
     """A BN group with no config: the variable count tells which weights exist."""
     variables = _vars(group)
-    notes = ["no config for this layer: axis, epsilon and momentum are Keras defaults"]
-    if len(variables) == 4:
+    notes: list[str] = []
+    if len(variables) == 7:
+        roles = ["gamma", "beta", "moving_mean", "moving_variance", *RENORM_ROLES]
+    elif len(variables) == 4:
         roles = ["gamma", "beta", "moving_mean", "moving_variance"]
     elif len(variables) == 3:
         roles = [_gamma_or_beta(variables[0]), "moving_mean", "moving_variance"]
@@ -143,15 +197,6 @@ def _unconfigured(group: h5py.Group, path: tuple[str, ...]) -> BNLayer:
         roles = ["moving_mean", "moving_variance"]
     else:
         raise ModelFileError(f"BN group {'/'.join(path)!r} has {len(variables)} variables; expected 2 to 4")
-    settings = dict(KERAS_DEFAULTS)
-    settings["scale"] = "gamma" in roles
-    settings["center"] = "beta" in roles
-    sources = {"axis": "default", "epsilon": "default", "momentum": "default", "center": "weights", "scale": "weights"}
-    return build_layer(
-        name=path[-1],
-        path="/".join(path),
-        settings=settings,
-        sources=sources,
-        datasets=dict(zip(roles, variables)),
-        notes=tuple(notes),
-    )
+    if not _BN_GROUP.match(path[-1]) and not _BN_GROUP.match(_vars_name(group) or ""):
+        notes.append("recognised by its four per-channel arrays (no config names it a BatchNormalization)")
+    return build_unconfigured("/".join(path), dict(zip(roles, variables)), tuple(notes))

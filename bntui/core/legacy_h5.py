@@ -18,8 +18,8 @@ import h5py
 from bntui.core.errors import ModelFileError
 from bntui.core.hdf5_attrs import name_list_attr, text_attr
 from bntui.core.keras_config import ConfigLayer, bn_settings, build_tree, dtype_name, parse_config_json
-from bntui.core.layer_builder import ROLES, build_layer
-from bntui.core.model import KERAS_DEFAULTS, BNLayer
+from bntui.core.layer_builder import ALL_ROLES, build_layer, build_unconfigured
+from bntui.core.model import BNLayer
 
 _INDEX_SUFFIX = re.compile(r":\d+$")
 
@@ -42,7 +42,7 @@ def read_legacy(h5: h5py.File) -> tuple[list[BNLayer], str | None, str | None, b
         if not isinstance(group, h5py.Group):
             raise ModelFileError(f"layer_names lists {group_name!r} but the file has no such group")
         sets = _weight_sets(group, group_name)
-        layers.extend(_match_group(group, group_name, node, sets))
+        layers.extend(_match_group(group, group_name, node, sets, version))
     if tree is not None:
         found = {layer.path for layer in layers}
         for path, node in _all_bn(tree):
@@ -70,7 +70,7 @@ def _weight_sets(group: h5py.Group, group_name: str) -> dict[str, WeightSet]:
     sets: dict[str, WeightSet] = {}
     for weight_name in name_list_attr(group, "weight_names"):
         prefix, _, role = _INDEX_SUFFIX.sub("", weight_name).rpartition("/")
-        if role not in ROLES:
+        if role not in ALL_ROLES:
             continue  # other layers' weights (kernels...) are never touched
         dataset = _child(group, weight_name)
         if dataset is None:
@@ -79,7 +79,9 @@ def _weight_sets(group: h5py.Group, group_name: str) -> dict[str, WeightSet]:
     return {prefix: found for prefix, found in sets.items() if "moving_mean" in found or "moving_variance" in found}
 
 
-def _match_group(group: h5py.Group, group_name: str, node: ConfigLayer | None, sets: dict[str, WeightSet]) -> list[BNLayer]:
+def _match_group(
+    group: h5py.Group, group_name: str, node: ConfigLayer | None, sets: dict[str, WeightSet], version: str | None
+) -> list[BNLayer]:
     """Pair the BN configs under one top-level layer with that layer's weight sets."""
     if node is not None and node.is_bn:
         wanted = [((group_name,), node)]
@@ -108,6 +110,7 @@ def _match_group(group: h5py.Group, group_name: str, node: ConfigLayer | None, s
                 datasets=found or {},
                 dtype=dtype_name(bn.config),
                 inbound=bn.inbound,
+                keras_version=version,
             )
         )
     for prefix, found in leftovers:
@@ -129,15 +132,4 @@ def _unconfigured(group_name: str, prefix: str, found: WeightSet, *, single: boo
         path = prefix
     else:
         path = f"{group_name}/{prefix}"
-    settings = dict(KERAS_DEFAULTS)
-    settings["scale"] = "gamma" in found
-    settings["center"] = "beta" in found
-    sources = {"axis": "default", "epsilon": "default", "momentum": "default", "center": "weights", "scale": "weights"}
-    return build_layer(
-        name=path.rsplit("/", 1)[-1],
-        path=path,
-        settings=settings,
-        sources=sources,
-        datasets=found,
-        notes=("no config for this layer: axis, epsilon and momentum are Keras defaults",),
-    )
+    return build_unconfigured(path, found)

@@ -17,9 +17,14 @@ KERAS_DEFAULTS: dict[str, object] = {
     "momentum": 0.99,
     "center": True,
     "scale": True,
+    "trainable": True,
 }
 
-SETTING_NAMES = ("axis", "epsilon", "momentum", "center", "scale")
+SETTING_NAMES = ("axis", "epsilon", "momentum", "center", "scale", "trainable")
+
+#: Dtype policies whose compute dtype is 16-bit: Keras casts the input to it, computes BN in
+#: float32 and casts the output back (``layer.dtype_policy`` holds the policy's name).
+HALF_POLICIES = {"mixed_float16": "float16", "float16": "float16", "mixed_bfloat16": "bfloat16", "bfloat16": "bfloat16"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +53,22 @@ class BNLayer:
     inbound: str | None = None
     #: Notes from reading (for example how an ambiguous weight set was interpreted).
     notes: tuple[str, ...] = ()
+    #: ``trainable: false`` freezes the layer: since TF 2.0 and in Keras 3 it then runs with its
+    #: moving statistics even when called with ``training=True``.
+    trainable: bool = True
+    #: The dtype policy's name (``float32``, ``mixed_float16``, ``bfloat16``...), None if unknown.
+    dtype_policy: str | None = None
+    #: Batch renormalisation (``renorm=True``): its extra statistics and settings.
+    renorm: bool = False
+    renorm_clipping: dict[str, float] | None = None
+    renorm_momentum: float = 0.99
+    moving_stddev: np.ndarray | None = None
+    renorm_mean: np.ndarray | None = None
+    renorm_stddev: np.ndarray | None = None
+    #: tf_keras' ghost batches: training statistics are taken over groups of this many samples.
+    virtual_batch_size: int | None = None
+    #: The Keras version that wrote the file (frozen layers behaved otherwise before tf.keras).
+    keras_version: str | None = None
 
     @property
     def channels(self) -> int:
@@ -58,6 +79,22 @@ class BNLayer:
     def assumed(self) -> list[str]:
         """Names of settings not found in the file and taken as Keras defaults."""
         return [name for name in SETTING_NAMES if self.sources.get(name) != "config"]
+
+    @property
+    def compute_dtype(self) -> str:
+        """The dtype Keras rounds the input and output to: float16 or bfloat16 under a 16-bit
+        policy, float64 under ``float64``, else float32."""
+        policy = self.dtype_policy or "float32"
+        if policy in HALF_POLICIES:
+            return HALF_POLICIES[policy]
+        return "float64" if policy == "float64" else "float32"
+
+    @property
+    def standalone_keras_frozen_semantics(self) -> bool:
+        """True for files from standalone Keras 2.0 to 2.3 (no ``-tf`` in the version), whose
+        frozen layers still used batch statistics in training mode."""
+        version = self.keras_version or ""
+        return version.startswith("2.") and "tf" not in version and _version_tuple(version) < (2, 4)
 
     @property
     def gamma_or_one(self) -> np.ndarray:
@@ -72,6 +109,14 @@ class BNLayer:
         if self.beta is None:
             return np.zeros_like(self.moving_mean)
         return self.beta
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for part in version.split(".")[:3]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
 
 
 @dataclass(frozen=True, eq=False)
