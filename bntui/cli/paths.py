@@ -20,6 +20,7 @@ from types import ModuleType
 
 #: Module names under ``bntui.cli``; add one line per analysis.
 PATHS: tuple[str, ...] = (
+    "compare",
 )
 
 
