@@ -21,6 +21,10 @@ from types import ModuleType
 #: Module names under ``bntui.cli``; add one line per analysis.
 PATHS: tuple[str, ...] = (
     "compare",
+    "explain",
+    "port",
+    "fold",
+    "drift",
 )
 
 
