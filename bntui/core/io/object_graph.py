@@ -1,0 +1,143 @@
+"""The object graph inside every TF2 checkpoint, and BN layers found by their variables.
+
+A TF2 checkpoint (and a SavedModel's ``variables/``) stores, under the key
+``_CHECKPOINTABLE_OBJECT_GRAPH``, a ``TrackableObjectGraph``: node 0 is the saved root, every
+node lists its children by local name (``layer_with_weights-1``, ``gamma``...) and a variable
+node names its tensor's key. The keys themselves (``variables/2/.ATTRIBUTES/VARIABLE_VALUE``)
+say nothing reliable about which layer owns a tensor: the graph does.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from bntui.core.errors import ModelFileError
+from bntui.core.io.protobuf_wire import Message, WireError
+from bntui.core.io.tensor_bundle import TensorBundle
+from bntui.core.layer_builder import ALL_ROLES, build_unconfigured
+from bntui.core.model import BNLayer
+
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """One trackable object: its children by local name, and its tensor if it is a variable."""
+
+    children: dict[str, int]
+    value_key: str | None
+    full_name: str | None
+
+
+def read_object_graph(bundle: TensorBundle) -> list[GraphNode] | None:
+    """The checkpoint's object graph, or None for a name-based (TF1) checkpoint."""
+    if OBJECT_GRAPH_KEY not in bundle:
+        return None
+    values = bundle.strings(OBJECT_GRAPH_KEY)
+    if len(values) != 1:
+        raise ModelFileError(f"{bundle.prefix}: the object graph tensor holds {len(values)} values, not 1")
+    try:
+        nodes: list[GraphNode] = []
+        for proto in Message(values[0]).messages(1):
+            children = {}
+            for reference in proto.messages(1):
+                children.setdefault(reference.text(2), reference.varint(1))
+            value_key = full_name = None
+            for attribute in proto.messages(2):
+                if attribute.text(1) == "VARIABLE_VALUE":
+                    value_key, full_name = attribute.text(3), attribute.text(2)
+            nodes.append(GraphNode(children=children, value_key=value_key, full_name=full_name))
+    except WireError as err:
+        raise ModelFileError(f"{bundle.prefix}: damaged checkpoint object graph ({err})") from None
+    for node in nodes:
+        if any(child >= len(nodes) for child in node.children.values()):
+            raise ModelFileError(f"{bundle.prefix}: the checkpoint object graph refers to a node it does not have")
+    return nodes
+
+
+def variable_keys(nodes: list[GraphNode], node_id: int) -> dict[str, str]:
+    """Role -> tensor key for the BN variables that are children of one node."""
+    children = nodes[node_id].children
+    keys: dict[str, str] = {}
+    for role in ALL_ROLES:
+        child = children.get(role)
+        if child is not None and nodes[child].value_key:
+            keys[role] = nodes[child].value_key  # type: ignore[assignment]
+    return keys
+
+
+def read_roles(bundle: TensorBundle, keys: dict[str, str]) -> dict[str, np.ndarray]:
+    """The tensors of one layer, read by key (only these bytes of the shards are touched)."""
+    return {role: bundle.tensor(key) for role, key in keys.items()}
+
+
+def object_paths(nodes: list[GraphNode]) -> dict[int, str]:
+    """Each node's first path of local names from the root, breadth first."""
+    paths = {0: ""} if nodes else {}
+    queue = deque([0] if nodes else [])
+    while queue:
+        node_id = queue.popleft()
+        for name, child in nodes[node_id].children.items():
+            if child not in paths:
+                paths[child] = f"{paths[node_id]}/{name}".lstrip("/")
+                queue.append(child)
+    return paths
+
+
+def bn_layers_from_graph(bundle: TensorBundle, nodes: list[GraphNode], note: str) -> list[BNLayer]:
+    """BN layers of an object-based checkpoint without a config: every node with a moving mean
+    and a moving variance among its children, named after its variables (``bn_1/gamma``)."""
+    candidates = [(node_id, keys) for node_id in range(len(nodes))
+                  if {"moving_mean", "moving_variance"} <= (keys := variable_keys(nodes, node_id)).keys()]
+    if not candidates:
+        return bn_layers_by_name(bundle, _named_variables(nodes), note)
+    paths = object_paths(nodes)
+    names = [_layer_name(nodes, node_id) or paths.get(node_id, str(node_id)) for node_id, _ in candidates]
+    layers = []
+    for (node_id, keys), name in zip(candidates, names):
+        path = name if names.count(name) == 1 else paths.get(node_id, str(node_id))
+        layers.append(build_unconfigured(path, read_roles(bundle, keys), notes=(note,)))
+    return layers
+
+
+def _layer_name(nodes: list[GraphNode], node_id: int) -> str | None:
+    """``bn_1`` from the full name ``bn_1/moving_mean`` of the layer's moving mean."""
+    child = nodes[node_id].children["moving_mean"]
+    full_name = nodes[child].full_name or ""
+    prefix, _, role = full_name.rpartition("/")
+    return prefix if prefix and role == "moving_mean" else None
+
+
+def _named_variables(nodes: list[GraphNode]) -> dict[str, str]:
+    """Full variable name -> key, once per variable (Keras 3 exports list each one twice)."""
+    named: dict[str, str] = {}
+    for node in nodes:
+        if node.value_key and node.full_name:
+            named.setdefault(node.full_name, node.value_key)
+    return named
+
+
+def group_by_name(names: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Layer prefix -> role -> variable name, for prefixes with a moving mean and variance.
+
+    Variable names end in their role (``block1/bn/gamma``, ``bn/moving_mean:0``); anything else
+    (kernels, optimizer slots such as ``bn/gamma/Adam``) is left alone."""
+    groups: dict[str, dict[str, str]] = {}
+    for name in names:
+        prefix, _, role = name.removesuffix(":0").rpartition("/")
+        if role in ALL_ROLES and prefix:
+            groups.setdefault(prefix, {})[role] = name
+    return {prefix: roles for prefix, roles in groups.items() if {"moving_mean", "moving_variance"} <= roles.keys()}
+
+
+def bn_layers_by_name(bundle: TensorBundle, named: dict[str, str], note: str) -> list[BNLayer]:
+    """BN layers recognised by their variables' names alone, settings assumed."""
+    layers = []
+    for prefix, roles in group_by_name(named).items():
+        keys = {role: named[name] for role, name in roles.items()}
+        layers.append(build_unconfigured(prefix, read_roles(bundle, keys), notes=(note,)))
+    return layers
