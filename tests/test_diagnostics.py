@@ -64,3 +64,20 @@ def test_untrained_samples_are_flagged_and_trained_ones_not() -> None:
                         gamma=np.ones(4, np.float32), beta=np.zeros(4, np.float32),
                         moving_mean=np.zeros(4, np.float32), moving_variance=np.ones(4, np.float32))
     assert "never_updated" in codes(untrained)
+
+
+def test_keras_applications_epsilon_is_not_blamed() -> None:
+    """1.001e-5 is what keras.applications' ResNet and DenseNet use: not a sign of a port."""
+    assert "epsilon" not in codes(layer(epsilon=1.001e-5))
+    assert "epsilon" in codes(layer(epsilon=1e-5))
+
+
+def test_repeated_findings_are_grouped() -> None:
+    from bntui.core.diagnostics import group_diagnostics
+
+    layers = [BNLayer(name=f"bn{i}", path=f"bn{i}", axis=-1, epsilon=1e-5, momentum=0.99, center=True, scale=True,
+                      moving_mean=np.zeros(2), moving_variance=np.ones(2), gamma=np.ones(2), beta=np.zeros(2),
+                      sources={"epsilon": "config"}) for i in range(53)]
+    groups = {group.code: group for group in group_diagnostics(layers)}
+    assert groups["epsilon"].layer_count == 53 and groups["never_updated"].layer_count == 53
+    assert groups["epsilon"].summary().startswith("53 layers: epsilon 1e-05")

@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--unsafe", action="store_true",
                         help="let Keras run Lambda code stored in the model (only for --model-input)")
+    parser.add_argument("--full", action="store_true",
+                        help="write whole tensors and every element into JSON, however large the input")
+    parser.add_argument("--output", metavar="FILE.npz",
+                        help="also save the whole input and output tensors as arrays (never overwrites a file)")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON (full precision)")
     output.add_argument("--csv", action="store_true", help="print CSV (full precision)")
@@ -77,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give only one of --input, --input-file and --model-input")
     if args.verify and not (args.input or args.input_file or args.model_input):
         parser.error("--verify needs an input (--input, --input-file or --model-input)")
+    if (args.json or args.csv) and not (args.list or args.layer):
+        parser.error("--json and --csv need --list or --layer (or an analysis such as --compare)")
+    if (args.full or args.output) and not (args.layer and (args.input or args.input_file or args.model_input)):
+        parser.error("--full and --output need --layer and an input")
     if args.unsafe:
         print("bntui: warning: --unsafe lets Keras run code stored in the model file", file=sys.stderr)
     model_path = args.model or str(DEMO_MODEL)
@@ -124,7 +132,7 @@ def _json(data: object) -> str:
 
 
 def _list_output(model: ModelInfo, args: argparse.Namespace) -> str:
-    from bntui.core.diagnostics import diagnose
+    from bntui.core.diagnostics import diagnose, group_diagnostics
     from bntui.core.numbers import fmt
     from bntui.core.report import model_dict, to_csv
 
@@ -142,13 +150,19 @@ def _list_output(model: ModelInfo, args: argparse.Namespace) -> str:
     if not model.layers:
         lines.append("no BatchNormalization layers in this model")
         return "\n".join(lines)
-    rows = [["path", "channels", "axis", "epsilon", "center", "scale", "warnings"]]
+    rows = [["path", "channels", "axis", "epsilon", "center", "scale", "trainable", "policy", "warnings"]]
     for layer in model.layers:
         findings = diagnose(layer)
         assumed = " (assumed)" if layer.assumed else ""
+        variant = " renorm" if layer.renorm else (f" ghost {layer.virtual_batch_size}" if layer.virtual_batch_size else "")
         rows.append([layer.path, str(layer.channels), f"{layer.axis}{assumed}", fmt(layer.epsilon),
-                     str(layer.center), str(layer.scale), "; ".join(d.message for d in findings) or "-"])
+                     str(layer.center), str(layer.scale) + variant, str(layer.trainable), layer.dtype_policy or "-",
+                     " ".join(d.code for d in findings) or "-"])
     lines.extend(_table(rows))
+    groups = group_diagnostics(model.layers)
+    if groups:
+        lines.append("\nfindings:")
+        lines.extend(f"  {group.summary()}\n    {group.explanation}" for group in groups)
     return "\n".join(lines)
 
 
@@ -163,6 +177,8 @@ def _layer_output(model: ModelInfo, args: argparse.Namespace) -> str:
     from bntui.core.steps import compute
 
     layer = model.find(args.layer)
+    if args.channel is not None and not 0 <= args.channel < layer.channels:
+        raise BntuiError(f"channel {args.channel} does not exist; {layer.path!r} has channels 0 to {layer.channels - 1}")
     if args.input is None and args.input_file is None and args.model_input is None:
         if args.json:
             return _json(layer_dict(layer))
@@ -183,12 +199,12 @@ def _layer_output(model: ModelInfo, args: argparse.Namespace) -> str:
         from bntui import tf_bridge
 
         verification = tf_bridge.verify(computation)
-    if args.channel is not None and not 0 <= args.channel < layer.channels:
-        raise BntuiError(f"channel {args.channel} does not exist; {layer.path!r} has channels 0 to {layer.channels - 1}")
     channels = [args.channel] if args.channel is not None else list(range(layer.channels))
     modes = MODES if args.mode == "both" else (args.mode,)
+    if args.output:
+        _save_arrays(args.output, computation)
     if args.json:
-        data = computation_dict(computation, channels, modes)
+        data = computation_dict(computation, channels, modes, full=True if args.full else None)
         if verification is not None or captured is not None:
             from bntui import tf_bridge
 
@@ -205,6 +221,24 @@ def _layer_output(model: ModelInfo, args: argparse.Namespace) -> str:
     if verification is not None:
         text += "\n" + verification.summary()
     return text
+
+
+def _save_arrays(target: str, computation: Computation) -> None:
+    """``--output``: the whole tensors as a new .npz file (refuses to overwrite one)."""
+    import numpy as np
+
+    from bntui.core.report import computation_arrays
+
+    path = Path(target)
+    if path.suffix != ".npz":
+        raise BntuiError(f"--output {target}: the file name must end in .npz")
+    try:
+        with open(path, "xb") as handle:
+            np.savez(handle, **computation_arrays(computation))
+    except FileExistsError:
+        raise BntuiError(f"--output {target}: the file exists; bntui never overwrites a file") from None
+    except OSError as err:
+        raise BntuiError(f"--output {target}: {err.strerror or err}") from None
 
 
 def _parameters_text(layer: BNLayer) -> str:
@@ -226,18 +260,30 @@ def _steps_text(computation: Computation, channels: list[int], modes: tuple[str,
     from bntui.core.numbers import fmt, fmt_list
 
     layer = computation.layer
-    lines = [f"{layer.path}: input shape {computation.x.shape}, axis {layer.axis}, epsilon {fmt(layer.epsilon)}"]
+    policy = f", dtype policy {layer.dtype_policy}" if layer.dtype_policy and layer.dtype_policy != "float32" else ""
+    frozen = ", frozen (trainable: false)" if not layer.trainable else ""
+    lines = [f"{layer.path}: input shape {computation.x.shape}, axis {layer.axis}, epsilon {fmt(layer.epsilon)}"
+             f"{policy}{frozen}"]
     for channel in channels:
         for mode in modes:
-            lines.append(f"\nchannel {channel}, {mode} mode")
-            steps = computation.steps(channel, mode)
+            result = computation.result(mode)
+            lines.append(f"\nchannel {channel}, {mode} mode ({result.uses.replace('_', ' ')})")
+            sections = [("", computation.steps(channel, mode))]
             if mode == "inference":
-                steps = steps + computation.float32_steps(channel)
-            width = max(len(step.name) for step in steps)
-            for step in steps:
-                digits = 9 if "float32" in step.formula or step.name == "y (float32)" else 8
-                lines.append(f"  {step.name.ljust(width)}  {fmt_list(step.values, digits)}   = {step.formula}")
+                sections[0] = ("", sections[0][1] + computation.float32_steps(channel))
+            if result.unfrozen is not None:
+                unfrozen = computation.channel_steps(channel, mode, unfrozen=True)
+                sections.append(("if it were not frozen (batch statistics):", list(unfrozen.steps)))
+            for title, steps in sections:
+                if title:
+                    lines.append(f"  {title}")
+                width = max(len(step.name) for step in steps)
+                for step in steps:
+                    digits = 8 if step.precision == "float64" else 9
+                    lines.append(f"  {step.name.ljust(width)}  {fmt_list(step.values, digits)}   = {step.formula}")
     if "training" in modes:
+        if computation.training.reason:
+            lines.append(f"training mode: {computation.training.reason}")
         lines.extend(f"note: {note}" for note in computation.notes())
     return "\n".join(lines)
 

@@ -6,6 +6,7 @@ soon as a file is opened and the layer list can show a warning mark at once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -19,6 +20,10 @@ BETA_LARGE = 0.1
 #: |gamma| / sqrt(var + eps) above this is flagged as an extreme scale factor.
 SCALE_EXTREME = 1e3
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+#: Epsilons Keras itself uses: its default, and 1.001e-5 in keras.applications' ResNet,
+#: ResNetV2, DenseNet and others (TF 1.x's fused kernel required at least 1.001e-5). Neither
+#: is a sign of a ported model.
+KERAS_EPSILONS = (float(KERAS_DEFAULTS["epsilon"]), 1.001e-5)
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,8 +71,8 @@ def diagnose(layer: BNLayer) -> tuple[Diagnostic, ...]:
             "half_updated", "moving means moved but every moving variance is still 1",
             "the statistics were only partly updated or partly restored: check how they were trained or loaded",
         ))
-    if layer.sources.get("epsilon") == "config" and not np.isclose(eps, KERAS_DEFAULTS["epsilon"]):
-        hint = " (PyTorch's default: a ported model?)" if np.isclose(eps, 1e-5) else ""
+    if layer.sources.get("epsilon") == "config" and not any(np.isclose(eps, known, rtol=1e-6, atol=0.0) for known in KERAS_EPSILONS):
+        hint = " (PyTorch's default: a ported model?)" if np.isclose(eps, 1e-5, rtol=1e-6, atol=0.0) else ""
         found.append(Diagnostic(
             "epsilon", f"epsilon {eps:g} differs from the Keras default 0.001{hint}",
             "outputs differ from a layer with the default epsilon, most where the variance is small",
@@ -114,6 +119,42 @@ def diagnose(layer: BNLayer) -> tuple[Diagnostic, ...]:
                 _where(extreme),
             ))
     return tuple(found)
+
+
+@dataclass(frozen=True, eq=False)
+class DiagnosticGroup:
+    """One finding repeated across layers: shown once, with the layers it concerns."""
+
+    code: str
+    message: str
+    explanation: str
+    #: (layer path, channels) for every layer with this finding.
+    members: tuple[tuple[str, tuple[int, ...]], ...]
+
+    @property
+    def layer_count(self) -> int:
+        return len(self.members)
+
+    def summary(self, limit: int = 3) -> str:
+        """``53 layers: epsilon 1e-05 differs... (conv1_bn, conv2_bn, … +50)``."""
+        paths = [path for path, _ in self.members]
+        shown = ", ".join(paths[:limit]) + (f", … (+{len(paths) - limit})" if len(paths) > limit else "")
+        count = f"{len(paths)} layer{'s' if len(paths) != 1 else ''}"
+        return f"{count}: {self.message} ({shown})"
+
+
+def group_diagnostics(layers: Sequence[BNLayer]) -> list[DiagnosticGroup]:
+    """Findings grouped by code and message across layers, in order of first appearance, so a
+    model whose 53 layers share one finding shows one line, not 53."""
+    groups: dict[tuple[str, str], list[tuple[str, tuple[int, ...]]]] = {}
+    first: dict[tuple[str, str], Diagnostic] = {}
+    for layer in layers:
+        for diagnostic in diagnose(layer):
+            key = (diagnostic.code, diagnostic.message)
+            groups.setdefault(key, []).append((layer.path, diagnostic.channels))
+            first.setdefault(key, diagnostic)
+    return [DiagnosticGroup(code, message, first[(code, message)].explanation, tuple(members))
+            for (code, message), members in groups.items()]
 
 
 def channel_codes(layer: BNLayer, diagnostics: tuple[Diagnostic, ...]) -> list[list[str]]:

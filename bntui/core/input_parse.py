@@ -15,6 +15,7 @@ for a ``(batch, 2, 1)`` input), leading axes of size 1 are added until it fits.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def parse_values(text: str) -> np.ndarray:
     tokens = _tokenize(text)
     if not tokens:
         raise InputValueError("input is empty: type numbers such as 1, 5")
+    _check_commas(tokens)
     if tokens[0] != "[":
         if "[" in tokens or "]" in tokens:
             raise InputValueError("brackets must enclose the whole input, as in [[1], [5]]")
@@ -58,6 +60,38 @@ def parse_values(text: str) -> np.ndarray:
     if array.size == 0:
         raise InputValueError("input is empty: type numbers such as 1, 5")
     return array
+
+
+def _check_commas(tokens: list[str]) -> None:
+    """Refuse a comma with no value before or after it (``1,,2``, ``,1``, ``1,``, ``[1,]``):
+    silently dropping it would hide a value the user meant to type."""
+    for index, token in enumerate(tokens):
+        if token != ",":
+            continue
+        before = tokens[index - 1] if index > 0 else None
+        after = tokens[index + 1] if index + 1 < len(tokens) else None
+        if before in (None, ",", "[") or after in (None, ",", "]"):
+            raise InputValueError("a comma has no value on one side (as in 1,,2): type every number, such as 1, 5")
+
+
+def value_notes(text: str) -> list[str]:
+    """What reading the typed numbers changed, to be said rather than hidden: a number beyond
+    float64 becomes inf, one below its smallest denormal becomes 0, and one beyond float32
+    becomes inf in TensorFlow's float32 computation."""
+    notes: list[str] = []
+    float32_max = float(np.finfo(np.float32).max)
+    for match in _TOKEN.finditer(text):
+        token = match.group("number")
+        if token is None or "n" in token.lower():  # nan, inf, infinity are meant as typed
+            continue
+        value = float(token)
+        if math.isinf(value):
+            notes.append(f"{token} is beyond float64 and was read as {'-' if value < 0 else ''}inf")
+        elif value == 0 and any(digit in "123456789" for digit in token.lower().split("e")[0]):
+            notes.append(f"{token} is below float64's smallest number and was read as 0")
+        elif abs(value) > float32_max:
+            notes.append(f"{token} is beyond float32: TensorFlow's float32 input holds inf there")
+    return notes
 
 
 def _tokenize(text: str) -> list[str]:
@@ -111,6 +145,8 @@ def load_npy(path: str | Path) -> np.ndarray:
         raise InputValueError(f"{path}: not a readable .npy file ({str(err).splitlines()[0] if str(err) else err})") from None
     if array.dtype.kind not in "fiub":
         raise InputValueError(f"{path}: holds {array.dtype} values, not numbers")
+    if array.size == 0:
+        raise InputValueError(f"{path}: holds no values (shape {tuple(array.shape)})")
     return np.asarray(array, dtype=np.float64)
 
 

@@ -12,10 +12,9 @@ this package in a separate process, the CLI only for ``--verify`` and ``--model-
 
 from bntui.tf_bridge.capturing import Capture, capture, capture_dict, load_for_capture, make_model_input
 from bntui.tf_bridge.keras_loader import CaptureUnavailable, TensorFlowUnavailable, silence_stderr
-from bntui.tf_bridge.verification import AGREE_ULP, ModeCheck, Verification, scaled_ulp, verification_dict, verify
+from bntui.tf_bridge.verification import ModeCheck, Verification, verification_dict, verify
 
 __all__ = [
-    "AGREE_ULP",
     "Capture",
     "CaptureUnavailable",
     "ModeCheck",
@@ -25,7 +24,6 @@ __all__ = [
     "capture_dict",
     "load_for_capture",
     "make_model_input",
-    "scaled_ulp",
     "silence_stderr",
     "verification_dict",
     "verify",

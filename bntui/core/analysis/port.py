@@ -131,11 +131,11 @@ class LayerPort:
             notes.append(f"pass eps={layer.epsilon!r}: PyTorch's default is {TARGET_EPSILON:g}")
         if self.input_rank is None:
             notes.append("input rank unknown: BatchNorm1d for (N, C) or (N, C, L), BatchNorm2d for (N, C, H, W), BatchNorm3d for 5-D")
-        if getattr(layer, "renorm", False):
+        if layer.renorm:
             notes.append("renorm=True: PyTorch has no batch renormalization; inference (moving statistics only) ports exactly")
-        if getattr(layer, "virtual_batch_size", None):
+        if layer.virtual_batch_size:
             notes.append("virtual_batch_size (ghost BN) has no PyTorch equivalent; inference ports exactly")
-        if not getattr(layer, "trainable", True):
+        if not layer.trainable:
             notes.append("trainable=False in Keras: call .eval() and freeze the parameters in PyTorch")
         if layer.assumed:
             notes.append(f"assumed Keras defaults (not in the file): {', '.join(layer.assumed)}")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from bntui.core.errors import ModelFileError
-from bntui.core.io.object_graph import GraphNode, bn_layers_from_graph, read_object_graph, read_roles, variable_keys
+from bntui.core.io.object_graph import GraphNode, bn_layers_by_name, bn_layers_from_graph, read_object_graph, read_roles, variable_keys
 from bntui.core.io.protobuf_wire import LENGTH_DELIMITED, Message, WireError
 from bntui.core.io.tensor_bundle import TensorBundle
 from bntui.core.keras_config import BN_CLASS_NAMES, build_tree, bn_settings, dtype_name
@@ -72,8 +72,10 @@ def read_savedmodel(directory: Path, shown_path: str) -> ModelInfo:
     variables = directory / "variables" / "variables"
     with TensorBundle(variables) as bundle:
         graph = read_object_graph(bundle)
-        if graph is None:
-            raise ModelFileError(f"{variables}.index: a SavedModel's variables without an object graph")
+        if graph is None:  # a TF1 SavedModel: name-based variables, no object graph, no Keras metadata
+            layers = bn_layers_by_name(bundle, {key: key for key in bundle.keys()}, EXPORT_NOTE)
+            return ModelInfo(path=shown_path, format=f"{FORMAT} (TF1, no Keras config)", keras_version=None,
+                             layers=tuple(layers), notes=(EXPORT_NOTE,))
         bn_nodes = [node for node in nodes if node.metadata.get("class_name") in BN_CLASS_NAMES]
         root = next((node.metadata for node in nodes if node.node_id == 0), {})
         if not nodes:
@@ -128,6 +130,8 @@ def _metadata_nodes(directory: Path) -> tuple[list[MetadataNode], str]:
         model_file = directory / SAVED_MODEL
         with open(model_file, "rb") as handle:
             graph_bytes = _object_graph_bytes(handle, model_file.stat().st_size)
+        if graph_bytes is None:
+            return [], "no object graph"
         return _nodes_from_object_graph(Message(graph_bytes)), "metadata in saved_model.pb"
     except WireError as err:
         raise ModelFileError(f"{directory}: damaged SavedModel metadata ({err})") from None
@@ -167,12 +171,15 @@ def _nodes_from_object_graph(graph: Message) -> list[MetadataNode]:
     return [node for node in nodes if node is not None]
 
 
-def _object_graph_bytes(handle: BinaryIO, size: int) -> bytes:
+def _object_graph_bytes(handle: BinaryIO, size: int) -> bytes | None:
     """``SavedModel.meta_graphs[0].object_graph_def``, read without reading the (large) graph:
     the fields around it are skipped by seeking, so memory stays flat in the file's size."""
     end = size
     for wanted in (2, 7):  # SavedModel.meta_graphs, then MetaGraphDef.object_graph_def
-        start, length = _find_field(handle, handle.tell(), end, wanted)
+        found = _find_field(handle, handle.tell(), end, wanted)
+        if found is None:
+            return None
+        start, length = found
         if length > MAX_METADATA_BYTES:
             raise ModelFileError(f"the SavedModel's object graph claims {length} bytes; refusing to read it")
         handle.seek(start)
@@ -181,7 +188,7 @@ def _object_graph_bytes(handle: BinaryIO, size: int) -> bytes:
     return data
 
 
-def _find_field(handle: BinaryIO, pos: int, end: int, wanted: int) -> tuple[int, int]:
+def _find_field(handle: BinaryIO, pos: int, end: int, wanted: int) -> tuple[int, int] | None:
     """Start and length of the first length-delimited field ``wanted`` between pos and end."""
     while pos < end:
         handle.seek(pos)
@@ -200,7 +207,7 @@ def _find_field(handle: BinaryIO, pos: int, end: int, wanted: int) -> tuple[int,
             pos += 8 if wire_type == 1 else 4
         else:
             raise WireError(f"field {number} has wire type {wire_type}")
-    raise WireError("saved_model.pb has no object graph (a TF1 SavedModel, without Keras metadata)")
+    return None
 
 
 def _file_varint(handle: BinaryIO, pos: int) -> tuple[int, int]:

@@ -1,0 +1,384 @@
+""""Why did I get this number?": which known computation produces the values a user gave.
+
+The user gives the numbers they got (or expected) for an input. Every entry of the
+catalogue (:mod:`bntui.core.analysis.explain_catalogue`) predicts its numbers for that
+input; those within the tolerance of every given value *reproduce* them (see
+:mod:`bntui.core.tolerance`: the digits typed plus float32 rounding).
+
+Ranking, simplest first, because with one or two values a solved parameter fits almost
+anything: ``correct`` when it reproduces; then mistakes with no fitted parameter; then a
+fitted epsilon (only in [0, 1]); then pairs of two mistakes; closeness decides among equals.
+When nothing reproduces, an ``unexplained`` entry comes first and the closest follow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from bntui.core.analysis.explain_catalogue import (
+    CATALOGUE, CORRECT, KNOWN_EPSILONS, UNEXPLAINED, Context, Mistake, Recipe, Variant,
+)
+from bntui.core.errors import InputValueError
+from bntui.core.input_parse import resolve_axis, shape_for_layer
+from bntui.core.model import BNLayer, ModelInfo
+from bntui.core.numbers import fmt, fmt_list, to_json_value
+from bntui.core.steps import compute
+from bntui.core.tolerance import Given
+
+#: Tiers of the ranking: lower is simpler.
+TIER_CORRECT, TIER_SINGLE, TIER_FITTED, TIER_PAIR = 0, 1, 2, 3
+#: A solved epsilon outside these bounds fits the numbers but explains nothing.
+PLAUSIBLE_EPSILON = (0.0, 1.0)
+#: Entries kept after the reproducing ones, for a person to see what came close.
+CLOSEST_SHOWN = 5
+#: Values per channel of the input suggested to tell apart codes that give the same numbers.
+SEPARATING_SAMPLES = (-3.0, 0.0, 1.0, 10.0)
+
+
+@dataclass(frozen=True, eq=False)
+class Explanation:
+    """One candidate computation and how well it reproduces the values given."""
+
+    code: str
+    title: str
+    explanation: str
+    reproduces: bool
+    max_abs_diff: float
+    parameters: dict[str, Any]
+    #: Channels where every value matches, when that is only some of them (else None).
+    channels: list[int] | None
+    #: The candidate's numbers for the values given (flat, as compared).
+    values: np.ndarray
+    tier: int
+    #: The largest ratio of a difference to its allowance (at most 1 means reproduced).
+    closeness: float
+    #: What computes it, to try it on another input (None for ``unexplained``).
+    variant: Variant | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON entry of the ``explanations`` list."""
+        return {
+            "code": self.code, "title": self.title, "explanation": self.explanation,
+            "reproduces": self.reproduces, "max_abs_diff": to_json_value(self.max_abs_diff),
+            "parameters": _json_parameters(self.parameters), "channels": self.channels,
+            "values": to_json_value(self.values),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class ExplainResult:
+    """The explanations for one layer, input and set of given values, best first."""
+
+    layer_path: str
+    kind: str
+    x: np.ndarray
+    given: Given
+    channel: int | None
+    explanations: tuple[Explanation, ...]
+
+    @property
+    def explained(self) -> bool:
+        """Whether some computation reproduces the values."""
+        return bool(self.explanations) and self.explanations[0].reproduces
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"layer", "input", "given", "channel", "tolerance", "explanations"}``."""
+        return {
+            "layer": self.layer_path,
+            "input": {"shape": list(self.x.shape), "values": to_json_value(self.x)},
+            "given": {"kind": self.kind, "values": to_json_value(self.given.values)},
+            "channel": self.channel,
+            "tolerance": self.given.describe(),
+            "explanations": [entry.to_dict() for entry in self.explanations],
+        }
+
+    def rows(self) -> list[list[Any]]:
+        """One row per explanation, full precision."""
+        rows: list[list[Any]] = [["rank", "code", "title", "reproduces", "max_abs_diff", "parameters", "channels",
+                                  "explanation"]]
+        for rank, entry in enumerate(self.explanations, start=1):
+            parameters = "; ".join(f"{k}={v}" for k, v in _json_parameters(entry.parameters).items())
+            channels = " ".join(map(str, entry.channels)) if entry.channels is not None else ""
+            rows.append([rank, entry.code, entry.title, entry.reproduces, entry.max_abs_diff, parameters, channels,
+                         entry.explanation])
+        return rows
+
+    def to_text(self) -> str:
+        """The ranked explanations for a person."""
+        where = f", channel {self.channel}" if self.channel is not None else ""
+        lines = [f"{self.layer_path}{where}: you {self.kind} {fmt_list(self.given.values)} "
+                 f"for input {fmt_list(self.x)}",
+                 f"tolerance: {self.given.describe()}", ""]
+        for rank, entry in enumerate(self.explanations, start=1):
+            if entry.code == UNEXPLAINED:
+                lines.append(f"{rank}. {entry.code}: {entry.title}")
+            else:
+                verdict = "reproduces" if entry.reproduces else "does not reproduce"
+                lines.append(f"{rank}. {entry.code}: {entry.title} ({verdict}; max |diff| {fmt(entry.max_abs_diff, 3)})")
+                lines.append(f"   values: {fmt_list(entry.values)}")
+            lines.append(f"   {entry.explanation}")
+        return "\n".join(lines)
+
+
+def explain(layer: BNLayer, x: np.ndarray, given: Given, *, kind: str = "got", channel: int | None = None,
+            model: ModelInfo | None = None) -> ExplainResult:
+    """Rank the catalogue's computations by how well they reproduce ``given`` for input ``x``.
+
+    ``x`` is already shaped for the layer. ``given`` holds one value per element of ``x``,
+    or, with ``channel``, one per element of that channel. ``model`` lets the explainer try
+    the weights of the model's other BN layers.
+    """
+    computation = compute(layer, x)
+    context = Context(layer, computation, model)
+    if channel is not None and not 0 <= channel < layer.channels:
+        raise InputValueError(f"channel {channel} does not exist; {layer.path!r} has channels 0 to {layer.channels - 1}")
+    expected_count = computation.samples_per_channel if channel is not None else computation.x.size
+    if given.values.size != expected_count:
+        what = f"channel {channel} has" if channel is not None else "the input has"
+        raise InputValueError(f"{given.values.size} values given, but {what} {expected_count}: give one value per input value")
+    candidates = _candidates(context, given, channel)
+    scored = [_score(context, given, channel, candidate) for candidate in candidates]
+    ranked = _best_per_code(sorted(scored, key=_rank_key))
+    reproducing = [entry for entry in ranked if entry.reproduces]
+    shown = reproducing + [entry for entry in ranked if not entry.reproduces][:CLOSEST_SHOWN]
+    if len(reproducing) > 1:
+        shown[0] = replace(shown[0], explanation=shown[0].explanation + " " + _ambiguity(context, reproducing))
+    if not reproducing:
+        shown.insert(0, _unexplained(shown[0] if shown else None, given))
+    return ExplainResult(layer.path, kind, computation.x, given, channel, tuple(shown))
+
+
+@dataclass(frozen=True, eq=False)
+class _Candidate:
+    """A computation to score: which code, its tier, and the variant that computes it."""
+
+    mistake: tuple[Mistake, ...]
+    variant: Variant
+    tier: int
+    code: str
+    title: str
+    sentences: str
+
+
+def _candidates(context: Context, given: Given, channel: int | None) -> list[_Candidate]:
+    right = context.right_recipe()
+    candidates = [_Candidate((), Variant({"mode": _correct_modes(context)}, recipe=right), TIER_CORRECT, CORRECT,
+                             "what Keras computes", _correct_sentences(context))]
+    singles: list[tuple[Mistake, tuple[Recipe, dict[str, Any], str]]] = []
+    for mistake in CATALOGUE:
+        if mistake.change is not None:
+            for changed, parameters, note in mistake.change(right, context):
+                if changed.same_as(right):
+                    continue  # gamma left out of a layer whose gamma is 1: not a different computation
+                singles.append((mistake, (changed, parameters, note)))
+                variant = Variant(parameters, recipe=changed, note=note)
+                candidates.append(_Candidate((mistake,), variant, TIER_SINGLE, mistake.code, mistake.title, mistake.sentences))
+        elif mistake.direct is not None:
+            for variant in mistake.direct(context):
+                candidates.append(_Candidate((mistake,), variant, TIER_SINGLE, mistake.code, mistake.title, mistake.sentences))
+    fitted = _fitted_epsilon(context, given, channel, right)
+    if fitted is not None:
+        epsilon_mistake = next(m for m in CATALOGUE if m.code == "epsilon_value")
+        candidates.append(_Candidate((epsilon_mistake,), fitted, TIER_FITTED, epsilon_mistake.code,
+                                     "another epsilon (solved from your values)", epsilon_mistake.sentences))
+    candidates.extend(_pairs(context, right, singles))
+    return candidates
+
+
+def _pairs(context: Context, right: Recipe,
+           singles: list[tuple[Mistake, tuple[Recipe, dict[str, Any], str]]]) -> list[_Candidate]:
+    """Two mistakes together, applied in catalogue order, when they change different slots."""
+    order = {mistake.code: index for index, mistake in enumerate(CATALOGUE)}
+    known = {right.fingerprint} | {single.fingerprint for _mistake, (single, _p, _n) in singles}
+    pairs = []
+    for first, (recipe, parameters, note) in singles:
+        if not first.pairable:
+            continue
+        for second in CATALOGUE:
+            if not second.pairable or second.change is None or order[second.code] <= order[first.code]:
+                continue
+            if first.slots & second.slots:
+                continue
+            for changed, more, second_note in second.change(recipe, context):
+                if changed.fingerprint in known:
+                    continue  # one mistake alone computes the same (or the first changed nothing the second uses)
+                variant = Variant({**parameters, **more}, recipe=changed, note=" ".join(n for n in (note, second_note) if n))
+                pairs.append(_Candidate((first, second), variant, TIER_PAIR, f"{first.code}+{second.code}",
+                                        f"{first.title}, and {second.title}", f"{first.sentences} Also: {second.sentences}"))
+    return pairs
+
+
+def _fitted_epsilon(context: Context, given: Given, channel: int | None, right: Recipe) -> Variant | None:
+    """Solve ``y - beta = k * gamma * (x - mean)`` for ``k = 1 / sqrt(var + eps)`` per channel
+    (least squares over the channel's values), and keep epsilons in the plausible range."""
+    computation = context.computation
+    channels = [channel] if channel is not None else list(range(context.layer.channels))
+    got = given.values.reshape(computation.x.shape) if channel is None else None
+    solved = np.full(context.layer.channels, np.nan)
+    for c in channels:
+        x = computation.channel_values(computation.x, c)
+        y = given.values if channel is not None else computation.channel_values(got, c)
+        a = right.gamma[c] * (x - right.mean[c])
+        b = y - right.beta[c]
+        denominator = float(np.dot(a, a))
+        if not denominator or not np.all(np.isfinite(a)) or not np.all(np.isfinite(b)):
+            continue
+        k = float(np.dot(a, b)) / denominator
+        if k <= 0:
+            continue
+        epsilon = 1.0 / k**2 - right.variance[c]
+        if PLAUSIBLE_EPSILON[0] <= epsilon <= PLAUSIBLE_EPSILON[1]:
+            solved[c] = epsilon
+    found = solved[np.isfinite(solved)]
+    if not found.size:
+        return None
+    if np.ptp(found) <= 1e-3 * float(np.max(found)):
+        value = float(np.median(found))
+        if abs(value - right.epsilon[0]) <= 0.01 * right.epsilon[0]:
+            return None  # the layer's own epsilon: that is `correct`, not another epsilon
+        epsilon = np.full_like(right.epsilon, value)
+        parameters: dict[str, Any] = {"epsilon": value}
+        note = f"Solved from your values: epsilon {fmt(value, 4)}{_known_epsilon(value)}."
+    else:
+        epsilon = solved
+        parameters = {"epsilon": [None if np.isnan(e) else float(e) for e in solved]}
+        note = "Solved per channel from your values: the channels need different epsilons."
+    return Variant(parameters, recipe=replace(right, epsilon=epsilon), note=note)
+
+
+def _known_epsilon(value: float) -> str:
+    for known, meaning in KNOWN_EPSILONS.items():
+        if known and abs(value - known) <= 0.01 * known:
+            return f", close to {fmt(known)} ({meaning})"
+    return ""
+
+
+def _selected(context: Context, array: np.ndarray, channel: int | None) -> np.ndarray:
+    if channel is None:
+        return array.ravel()
+    return context.computation.channel_values(array, channel)
+
+
+def _score(context: Context, given: Given, channel: int | None, candidate: _Candidate) -> Explanation:
+    computation = context.computation
+    output, terms = candidate.variant.predict(computation.x, computation.axis)
+    values = _selected(context, output, channel)
+    ratio = given.excess(values, _selected(context, terms, channel))
+    reproduces = bool(np.all(ratio <= 1.0))
+    with np.errstate(invalid="ignore"):
+        differences = np.abs(values - given.values)
+    finite = differences[np.isfinite(differences)]
+    max_abs_diff = float(finite.max()) if finite.size == differences.size else float("inf")
+    if not differences.size or (np.isnan(values) & np.isnan(given.values)).all():
+        max_abs_diff = 0.0
+    channels = None
+    if channel is None and not reproduces and context.layer.channels > 1:
+        matched = np.all(ratio.reshape(computation.x.shape) <= 1.0, axis=_other_axes(computation.x.ndim, computation.axis))
+        if matched.any():
+            channels = [int(c) for c in np.flatnonzero(matched)]
+    elif channel is not None and reproduces and context.layer.channels > 1:
+        channels = [channel]
+    explanation = _explanation(context, candidate, channel, given)
+    return Explanation(candidate.code, candidate.title, explanation, reproduces, max_abs_diff,
+                       dict(candidate.variant.parameters), channels, values, candidate.tier,
+                       float(np.max(ratio, initial=0.0)), candidate.variant)
+
+
+def _other_axes(ndim: int, axis: int) -> tuple[int, ...]:
+    return tuple(index for index in range(ndim) if index != axis)
+
+
+def _explanation(context: Context, candidate: _Candidate, channel: int | None, given: Given) -> str:
+    variant = candidate.variant
+    shown = channel if channel is not None else 0
+    if variant.recipe is not None:
+        formula = variant.recipe.formula(shown)
+        if context.layer.channels > 1:
+            formula = f"channel {shown}: {formula}"
+    else:
+        formula = variant.formula
+    parts = [candidate.sentences, variant.note, f"As computed: {formula}.", f"Tolerance: {given.describe(short=True)}."]
+    return " ".join(part for part in parts if part)
+
+
+def _rank_key(entry: Explanation) -> tuple[Any, ...]:
+    if entry.reproduces:
+        return (0, entry.tier, entry.closeness, entry.max_abs_diff)
+    matched_channels = len(entry.channels) if entry.channels else 0
+    return (1, -matched_channels, entry.closeness, entry.tier)
+
+
+def _correct_modes(context: Context) -> str:
+    if context.training_uses_batch_statistics():
+        return "inference"
+    return "inference and training"
+
+
+def _correct_sentences(context: Context) -> str:
+    text = ("These are the values Keras computes in inference mode (predict, evaluate, model(x)): "
+            "gamma * (x - moving_mean) / sqrt(moving_variance + epsilon) + beta, with the statistics stored in the layer, "
+            "not those of your batch.")
+    if not context.training_uses_batch_statistics():
+        text += " The layer is frozen (trainable=False), so Keras computes the same in training mode (fit, training=True)."
+    return text
+
+
+def _unexplained(closest: Explanation | None, given: Given) -> Explanation:
+    near = f" The closest is {closest.code} (max |diff| {fmt(closest.max_abs_diff, 3)})." if closest else ""
+    text = ("None of the known computations reproduces these values within the tolerance "
+            f"({given.describe()}).{near} Check that the input, the layer and the values belong together.")
+    return Explanation(UNEXPLAINED, "no known computation gives these values", text, False,
+                       closest.max_abs_diff if closest else float("inf"), {}, None, np.array([]), TIER_PAIR + 1,
+                       float("inf"))
+
+
+def _best_per_code(ranked: list[Explanation]) -> list[Explanation]:
+    """Keep each code's best variant (one epsilon, one other layer): the list names causes."""
+    seen: set[str] = set()
+    kept = []
+    for entry in ranked:
+        if entry.code not in seen:
+            seen.add(entry.code)
+            kept.append(entry)
+    return kept
+
+
+def _ambiguity(context: Context, reproducing: list[Explanation]) -> str:
+    """Say which other codes give the same numbers, and suggest an input that separates them."""
+    others = [entry.code for entry in reproducing[1:]]
+    text = (f"{len(others)} other computation{'s' if len(others) != 1 else ''} also reproduce{'s' if len(others) == 1 else ''} "
+            f"these values ({', '.join(others)}): this input cannot tell them apart.")
+    table = np.tile(np.array(SEPARATING_SAMPLES)[:, None], (1, context.layer.channels))
+    try:
+        x = shape_for_layer(table, context.layer.channels, context.layer.axis, typed_flat=context.layer.channels == 1)
+    except InputValueError:
+        return text
+    axis = resolve_axis(context.layer.axis, x.ndim)
+    outputs = [entry.variant.predict(x, axis)[0] for entry in reproducing if entry.variant is not None]
+    same = [entry.code for entry, out in zip(reproducing[1:], outputs[1:])
+            if np.allclose(out, outputs[0], rtol=1e-3, atol=1e-6, equal_nan=True)]
+    typed = _typed(table, context.layer.channels)
+    if not same:
+        return text + f" An input such as {typed} gives different numbers for each of them."
+    return text + (f" {', '.join(same)} give{'s' if len(same) == 1 else ''} the same numbers as {reproducing[0].code} "
+                   f"even on {typed}: for this layer they are practically the same computation.")
+
+
+def _typed(table: np.ndarray, channels: int) -> str:
+    if channels == 1:
+        return ", ".join(fmt(v) for v in table[:, 0])
+    if channels <= 4:
+        return "[" + ", ".join("[" + ", ".join(fmt(v) for v in row) + "]" for row in table) + "]"
+    return f"a batch of {table.shape[0]} samples per channel ({', '.join(fmt(v) for v in table[:, 0])})"
+
+
+def _json_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in parameters.items():
+        out[key] = to_json_value(value) if isinstance(value, float | np.floating | np.ndarray) else value
+    return out
+
+
