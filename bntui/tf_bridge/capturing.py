@@ -1,15 +1,27 @@
-"""Run the whole model (Keras safe mode) and record what really reaches one BN layer."""
+"""Run the whole model (Keras safe mode) and record what really reaches one BN layer.
+
+Generated model inputs are written ``zeros``, ``ones``, ``uniform[:SEED]``, ``normal[:SEED]``
+or ``random[:SEED]`` (the same as normal), optionally followed by the whole input shape,
+batch first: ``normal:0:1x15000x4``, ``zeros:1x15000x4``. Without a shape every ``None``
+dimension of the model's input becomes 1 (the batch: ``default_batch``), which a model that
+needs a long sequence cannot run on: the error then names the model's input shape.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from bntui.core.errors import InputValueError
 from bntui.core.numbers import to_json_value
 from bntui.core.steps import Computation
-from bntui.tf_bridge.keras_loader import CaptureUnavailable, import_keras
+from bntui.tf_bridge.keras_loader import CaptureUnavailable, load_whole_model, one_line, quiet
+
+GENERATED_KINDS = ("zeros", "ones", "uniform", "normal", "random")
+SEEDED_KINDS = ("uniform", "normal", "random")
 
 
 @dataclass(frozen=True, eq=False)
@@ -21,47 +33,109 @@ class Capture:
     layer_output: np.ndarray
 
 
-def load_for_capture(model_path: str | Path, *, unsafe: bool = False):  # type: ignore[no-untyped-def]
-    """Load the whole model with Keras, refusing Lambda bytecode unless ``unsafe``."""
-    keras = import_keras()
-    try:
-        return keras.models.load_model(model_path, compile=False, safe_mode=not unsafe)
-    except Exception as err:  # noqa: BLE001 - Keras raises many types; all mean "cannot load"
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        if "safe_mode" in str(err) or "lambda" in str(err).lower():
-            reason = "it holds Lambda code, which is not run without --unsafe"
-        reason = reason if len(reason) <= 160 else reason[:160] + "…"
-        raise CaptureUnavailable(f"capture unavailable: Keras cannot load this model ({reason})") from None
+@dataclass(frozen=True)
+class GeneratedSpec:
+    """A parsed ``KIND[:SEED][:SHAPE]`` spec (shape batch first, None when not given)."""
+
+    kind: str
+    seed: int
+    shape: tuple[int, ...] | None
+
+    def generator(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed)
+
+    def draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """``shape`` values of this kind, float32, drawn from ``rng`` (successive calls continue
+        the same stream, so data can be made batch by batch)."""
+        if self.kind == "zeros":
+            return np.zeros(shape, dtype=np.float32)
+        if self.kind == "ones":
+            return np.ones(shape, dtype=np.float32)
+        if self.kind == "uniform":
+            return rng.uniform(-1.0, 1.0, shape).astype(np.float32)
+        return rng.standard_normal(shape, dtype=np.float32)
 
 
-def make_model_input(model, spec: str) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """A model input from ``zeros``, ``ones``, ``uniform[:SEED]``, ``normal[:SEED]``,
-    ``random[:SEED]`` (same as normal) or a ``.npy`` path."""
-    from bntui.core.input_parse import load_npy
+def parse_generated(spec: str) -> GeneratedSpec | None:
+    """``normal:0:1x15000x4`` -> GeneratedSpec; None when ``spec`` is not a generated kind
+    (then it is a path). Raises :class:`InputValueError` for a malformed seed or shape."""
+    parts = spec.split(":")
+    kind = parts[0]
+    if kind not in GENERATED_KINDS:
+        return None
+    rest = parts[1:]
+    seed = 0
+    if kind in SEEDED_KINDS and rest:
+        seed_text = rest.pop(0)
+        if seed_text:
+            if not seed_text.isdigit():
+                raise InputValueError(f"{spec!r}: the seed after '{kind}:' must be a whole number, as in {kind}:0")
+            seed = int(seed_text)
+    shape = None
+    if rest:
+        shape = _parse_shape(spec, rest.pop(0))
+    if rest:
+        form = f"{kind}:SEED:SHAPE" if kind in SEEDED_KINDS else f"{kind}:SHAPE"
+        raise InputValueError(f"{spec!r}: too many ':' parts; write {form}, as in {form.replace('SEED', '0').replace('SHAPE', '1x32x4')}")
+    return GeneratedSpec(kind=kind, seed=seed, shape=shape)
 
-    kind, _, seed_text = spec.partition(":")
-    if kind not in ("zeros", "ones", "uniform", "normal", "random"):
-        return load_npy(spec)
-    inputs = model.inputs if hasattr(model, "inputs") and model.inputs else None
+
+def _parse_shape(spec: str, text: str) -> tuple[int, ...]:
+    dims = text.lower().split("x")
+    if not all(dim.isdigit() and int(dim) > 0 for dim in dims):
+        raise InputValueError(f"{spec!r}: the shape must be positive whole numbers joined by 'x', as in 1x15000x4")
+    return tuple(int(dim) for dim in dims)
+
+
+def model_input_shape(model: Any) -> tuple[int | None, ...]:
+    """The shape of the model's only input (None where any size goes); Keras 3 and tf_keras."""
+    inputs = getattr(model, "inputs", None)
     if not inputs or len(inputs) != 1:
         raise CaptureUnavailable("capture needs a model with exactly one input")
-    shape = tuple(1 if dim is None else int(dim) for dim in inputs[0].shape)
-    try:
-        seed = int(seed_text) if seed_text else 0
-    except ValueError:
-        raise CaptureUnavailable(f"{spec!r}: the seed after ':' must be a whole number") from None
-    rng = np.random.default_rng(seed)
-    generated = {
-        "zeros": lambda: np.zeros(shape),
-        "ones": lambda: np.ones(shape),
-        "uniform": lambda: rng.uniform(-1.0, 1.0, shape),
-        "normal": lambda: rng.normal(0.0, 1.0, shape),
-        "random": lambda: rng.normal(0.0, 1.0, shape),
-    }
-    return generated[kind]()
+    return tuple(None if dim is None else int(dim) for dim in inputs[0].shape)
 
 
-def _find(model, path: str):  # type: ignore[no-untyped-def]
+def model_input_dtype(model: Any) -> str:
+    """The float dtype the model's input takes (float32 unless it says another float)."""
+    dtype = getattr(model.inputs[0], "dtype", "float32")
+    name = str(getattr(dtype, "name", dtype))
+    return name if "float" in name else "float32"
+
+
+def shape_text(shape: tuple[int | None, ...]) -> str:
+    return "(" + ", ".join("None" if dim is None else str(dim) for dim in shape) + ")"
+
+
+def resolve_shape(model_shape: tuple[int | None, ...], given: tuple[int, ...] | None,
+                  default_batch: int = 1) -> tuple[int, ...]:
+    """The full input shape: ``given`` checked against the model's fixed dimensions, or the
+    model's shape with the batch as ``default_batch`` and every other None as 1."""
+    if given is None:
+        return tuple((default_batch if index == 0 else 1) if dim is None else dim
+                     for index, dim in enumerate(model_shape))
+    wanted = "x".join(str(dim) for dim in given)
+    if len(given) != len(model_shape) or any(dim is not None and dim != size for dim, size in zip(model_shape, given)):
+        raise InputValueError(f"shape {wanted} does not fit the model's input shape {shape_text(model_shape)}")
+    return given
+
+
+def make_model_input(model: Any, spec: str, default_batch: int = 1) -> np.ndarray:
+    """A whole model input from a generated spec (see the module docstring) or a ``.npy`` path."""
+    from bntui.core.input_parse import load_npy
+
+    generated = parse_generated(spec)
+    if generated is None:
+        return load_npy(spec)
+    shape = resolve_shape(model_input_shape(model), generated.shape, default_batch)
+    return generated.draw(generated.generator(), shape).astype(np.float64)
+
+
+def load_for_capture(model_path: str | Path, *, unsafe: bool = False) -> Any:
+    """Load the whole model (see :func:`bntui.tf_bridge.keras_loader.load_whole_model`)."""
+    return load_whole_model(model_path, unsafe=unsafe)
+
+
+def _find(model: Any, path: str) -> Any:
     layer = model
     for part in path.split("/"):
         try:
@@ -71,10 +145,24 @@ def _find(model, path: str):  # type: ignore[no-untyped-def]
     return layer
 
 
+def run_failure(err: BaseException, model: Any) -> CaptureUnavailable:
+    """The one-line error for a model that did not run on the given input."""
+    try:
+        shape = shape_text(model_input_shape(model))
+    except CaptureUnavailable:
+        shape = "unknown"
+    return CaptureUnavailable(
+        f"capture failed: the model (input shape {shape}) did not run on this input ({one_line(err, 200)}); "
+        "give a whole shape where it has None, as in normal:0:1x15000x4")
+
+
 def capture(model_path: str | Path, layer_path: str, spec: str, *, unsafe: bool = False) -> Capture:
     """Run the model on a generated or loaded input and record the BN layer's real input."""
+    generated = parse_generated(spec)  # a malformed spec is refused before Keras loads
     model = load_for_capture(model_path, unsafe=unsafe)
     target = _find(model, layer_path)
+    if generated is not None:
+        resolve_shape(model_input_shape(model), generated.shape)
     x = make_model_input(model, spec)
     seen: dict[str, np.ndarray] = {}
     original = target.call
@@ -87,12 +175,12 @@ def capture(model_path: str | Path, layer_path: str, spec: str, *, unsafe: bool 
 
     target.call = recording_call
     try:
-        dtype = model.inputs[0].dtype if getattr(model, "inputs", None) else "float32"
-        model(x.astype(str(dtype) if "float" in str(dtype) else "float32"), training=False)
+        with quiet():
+            model(x.astype(model_input_dtype(model)), training=False)
     except CaptureUnavailable:
         raise
     except Exception as err:  # noqa: BLE001 - whatever the model raises, the user needs one line
-        raise CaptureUnavailable(f"capture failed: the model did not run on this input ({str(err)[:200]})") from None
+        raise run_failure(err, model) from None
     finally:
         target.call = original
     if "input" not in seen:

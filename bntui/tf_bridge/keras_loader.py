@@ -1,11 +1,27 @@
-"""Importing Keras (and with it TensorFlow) quietly, and the errors of the TensorFlow side."""
+"""Importing Keras quietly, loading a whole model safely, and the errors of the TensorFlow side.
+
+Loading order (:func:`load_whole_model`):
+
+1. Keras 3 with ``safe_mode=True`` (it refuses Lambda bytecode itself);
+2. only if Keras 3 cannot read the file (tf.keras 2.x ``.h5`` files it rejects), tf_keras,
+   which has no safe mode: so first the file's config is read as JSON and checked by
+   :func:`bntui.core.config_safety.unsafe_objects` for Lambda, TF-op layers and any class
+   that is not a built-in Keras one. With ``unsafe=True`` both load anything.
+
+Every failure becomes one clean line: Keras' warnings are silenced while loading, and ANSI
+escape codes or control characters in its messages are stripped.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from bntui.core.errors import BntuiError
 
@@ -18,20 +34,49 @@ class TensorFlowUnavailable(BntuiError):
     """TensorFlow or Keras 3 is not installed (or fails to import)."""
 
 
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b.")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def one_line(err: BaseException | str, limit: int = 160) -> str:
+    """An error message as one plain line: escape codes and control characters removed, the
+    first non-empty line kept, at most ``limit`` characters."""
+    text = _CONTROL.sub("", _ANSI.sub("", str(err)))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = lines[0] if lines else (type(err).__name__ if isinstance(err, BaseException) else "")
+    return line if len(line) <= limit else line[:limit] + "…"
+
+
 @contextmanager
 def _quiet_stderr() -> Iterator[None]:
-    """Silence file descriptor 2 while TensorFlow starts: its C++ start-up log lines ignore
+    """Silence file descriptor 2 while TensorFlow works: its C++ log lines ignore
     TF_CPP_MIN_LOG_LEVEL and would otherwise land in the middle of the TUI or of the CLI's
     one-line error messages."""
+    try:
+        sys.stderr.flush()
+    except (AttributeError, ValueError, OSError):
+        pass
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
         yield
     finally:
+        try:
+            sys.stderr.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """No Python warnings, no absl/TensorFlow log lines: for loading and running a model."""
+    with warnings.catch_warnings(), _quiet_stderr():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def silence_stderr() -> None:
@@ -42,6 +87,7 @@ def silence_stderr() -> None:
 
 
 def import_keras():  # type: ignore[no-untyped-def]
+    """Keras 3 (and TensorFlow behind it), imported with its start-up logging silenced."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         if "keras" in sys.modules:
@@ -52,7 +98,89 @@ def import_keras():  # type: ignore[no-untyped-def]
                 import tensorflow  # noqa: F401 - its start-up logging happens here, silenced
     except Exception as err:  # noqa: BLE001 - a broken TF install raises anything
         raise TensorFlowUnavailable(
-            f"TensorFlow/Keras cannot be imported ({type(err).__name__}: {str(err)[:120]}); "
+            f"TensorFlow/Keras cannot be imported ({type(err).__name__}: {one_line(err, 120)}); "
             "install it with: pip install tensorflow-cpu"
         ) from None
     return keras
+
+
+def import_tf_keras():  # type: ignore[no-untyped-def]
+    """tf_keras (Keras 2 for TensorFlow 2.16+), or None when it is not installed."""
+    import_keras()
+    try:
+        with quiet():
+            import tf_keras
+    except Exception:  # noqa: BLE001 - missing or broken: either way there is no fallback
+        return None
+    return tf_keras
+
+
+def _is_safe_mode_refusal(err: BaseException) -> bool:
+    text = str(err)
+    return "safe_mode" in text or "lambda" in text.lower()
+
+
+def stored_config(path: str | Path) -> dict[str, Any] | None:
+    """The model config a file stores (``config.json`` of a ``.keras`` zip, ``model_config``
+    of an HDF5 file) parsed as JSON, or None for a weights-only file."""
+    import zipfile
+
+    import h5py
+
+    from bntui.core.hdf5_attrs import text_attr
+    from bntui.core.keras_config import parse_config_json
+    from bntui.core.zip_member import read_small_member
+
+    with open(path, "rb") as raw:
+        is_zip = raw.read(4) == b"PK\x03\x04"
+    if is_zip:
+        with zipfile.ZipFile(path) as archive:
+            if "config.json" not in archive.namelist():
+                return None
+            return parse_config_json(read_small_member(archive, "config.json"))
+    with h5py.File(path, "r") as h5:
+        text = text_attr(h5, "model_config")
+    return parse_config_json(text) if text else None
+
+
+def load_whole_model(path: str | Path, *, unsafe: bool = False):  # type: ignore[no-untyped-def]
+    """The whole model, loaded by Keras 3 (safe mode) or, failing that, by a checked tf_keras.
+
+    Raises :class:`CaptureUnavailable` with one line saying why neither could be used.
+    """
+    from bntui.core.config_safety import unsafe_objects
+
+    keras = import_keras()
+    try:
+        with quiet():
+            return keras.models.load_model(path, compile=False, safe_mode=not unsafe)
+    except Exception as err:  # noqa: BLE001 - Keras raises many types; all mean "cannot load"
+        keras_error = err
+    if _is_safe_mode_refusal(keras_error) and not unsafe:
+        raise CaptureUnavailable(
+            "capture unavailable: the model holds Lambda code, which is not run without --unsafe")
+    reason = one_line(keras_error)
+    config = stored_config(path)
+    if config is None:
+        raise CaptureUnavailable(f"capture unavailable: Keras cannot load this model ({reason})")
+    tf_keras = import_tf_keras()
+    if tf_keras is None:
+        raise CaptureUnavailable(f"capture unavailable: Keras cannot load this model ({reason}); "
+                                 "tf_keras, which reads tf.keras 2 files, is not installed")
+    problems = unsafe_objects(config)
+    if problems and not unsafe:
+        shown = ", ".join(problems[:3]) + (f" and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise CaptureUnavailable(
+            f"capture unavailable: Keras 3 cannot load this model ({reason}), and tf_keras, which has no "
+            f"safe mode, is not used on a model holding {shown} (--unsafe allows it)")
+    try:
+        with quiet():
+            return tf_keras.models.load_model(path, compile=False)
+    except Exception as err:  # noqa: BLE001 - as above
+        raise CaptureUnavailable(f"capture unavailable: neither Keras 3 ({reason}) nor tf_keras "
+                                 f"({one_line(err)}) can load this model") from None
+
+
+def is_tf_keras_model(model: Any) -> bool:
+    """True for a model loaded by the tf_keras fallback (its tensors are TensorFlow's)."""
+    return type(model).__module__.startswith("tf_keras")
