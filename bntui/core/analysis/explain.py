@@ -165,8 +165,19 @@ class _Candidate:
 
 def _candidates(context: Context, given: Given, channel: int | None) -> list[_Candidate]:
     right = context.right_recipe()
-    candidates = [_Candidate((), Variant({"mode": _correct_modes(context)}, recipe=right), TIER_CORRECT, CORRECT,
-                             "what Keras computes", _correct_sentences(context))]
+    if context.half_policy:
+        layer = context.layer
+
+        def as_keras(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            rounded = compute(layer, x).inference.output_as_keras
+            assert rounded is not None  # a 16-bit policy always has Keras' rounded output
+            return np.asarray(rounded, dtype=np.float64), np.zeros(x.shape)
+
+        correct = Variant({"mode": _correct_modes(context), "dtype_policy": layer.dtype_policy}, predict_direct=as_keras,
+                          formula=f"y = {layer.compute_dtype}(float32 folded form of {right.formula(0)[4:]})")
+    else:
+        correct = Variant({"mode": _correct_modes(context)}, recipe=right)
+    candidates = [_Candidate((), correct, TIER_CORRECT, CORRECT, "what Keras computes", _correct_sentences(context))]
     singles: list[tuple[Mistake, tuple[Recipe, dict[str, Any], str]]] = []
     for mistake in CATALOGUE:
         if mistake.change is not None:

@@ -23,7 +23,7 @@ import numpy as np
 from bntui.core.model import BNLayer, ModelInfo
 from bntui.core.numbers import fmt
 from bntui.core.numerics import folded_float32
-from bntui.core.steps import Computation
+from bntui.core.steps import BATCH, Computation
 
 #: Epsilon values tried as they are (no fitting): no epsilon, PyTorch's and ONNX's default,
 #: TF 1.x's fused-kernel/cuDNN minimum (also Keras Applications' ResNets), Keras' default.
@@ -133,9 +133,12 @@ class Context:
     def training_uses_batch_statistics(self) -> bool:
         """Whether Keras' training mode, as :func:`bntui.core.steps.compute` says, normalises
         this layer with the batch's statistics (a frozen layer does not)."""
-        batch = replace(self.right_recipe(), mean=self.batch_mean, variance=self.batch_variance)
-        predicted = affine(batch, self.computation.x, self.computation.axis)
-        return bool(np.allclose(self.computation.training.output, predicted, rtol=1e-9, atol=1e-12, equal_nan=True))
+        return self.computation.training.uses == BATCH
+
+    @property
+    def half_policy(self) -> bool:
+        """Whether Keras rounds this layer's input and output to a 16-bit float."""
+        return self.layer.compute_dtype in ("float16", "bfloat16")
 
 
 @dataclass(frozen=True, eq=False)
@@ -214,10 +217,13 @@ def batch_statistics(recipe: Recipe, context: Context) -> list[tuple[Recipe, dic
         note = ("Keras' training mode gives exactly this: fit(), train_on_batch(), a call with "
                 "training=True (often hard-coded at the call site, as in BatchNormalization()(x, training=True)), "
                 "or a custom loop that calls the model without training=False. In PyTorch, model.eval() was not called.")
+    elif context.layer.standalone_keras_frozen_semantics:
+        note = (f"The layer is frozen (trainable=False), but the Keras that wrote this file ({context.layer.keras_version}) "
+                "still normalised frozen layers with the batch's statistics in training mode; today's Keras does not.")
     else:
         note = ("Keras does not do this for this layer: it is frozen (trainable=False), and a frozen layer runs in "
-                "inference mode even with training=True. tf.keras 1.x, PyTorch in train() and converters that "
-                "ignore the trainable flag do normalise it with the batch's statistics.")
+                "inference mode even with training=True. Standalone Keras 2.0 to 2.3, PyTorch in train() and "
+                "converters that ignore the trainable flag do normalise it with the batch's statistics.")
     return [(replace(recipe, mean=context.batch_mean, variance=context.batch_variance), {"samples": context.samples}, note)]
 
 
@@ -404,12 +410,17 @@ def float16(context: Context) -> list[Variant]:
             y = x_hat * h(layer.gamma_or_one) + h(layer.beta_or_zero)
         return y.astype(np.float64), np.zeros(x.shape)
 
-    return [
-        Variant({"arithmetic": "float16 weights and output, float32 inside (Keras' float16 policy)"},
-                predict_direct=keras_policy, formula="y = float16(float32(x16) * s + offset), s and offset from float16 weights"),
-        Variant({"arithmetic": "float16 throughout"}, predict_direct=throughout,
-                formula="y = gamma * (x - mean) / sqrt(var + eps) + beta, every operation rounded to float16"),
-    ]
+    variants = [Variant({"arithmetic": "float16 throughout"}, predict_direct=throughout,
+                        formula="y = gamma * (x - mean) / sqrt(var + eps) + beta, every operation rounded to float16")]
+    if context.half_policy:
+        # Keras' own float16 result is `correct` for this layer; float32 here means the policy was ignored.
+        variants.append(Variant({"arithmetic": f"float32: the layer's {layer.dtype_policy} policy ignored"},
+                                recipe=context.right_recipe()))
+    else:
+        variants.insert(0, Variant({"arithmetic": "float16 weights and output, float32 inside (Keras' float16 policy)"},
+                                   predict_direct=keras_policy,
+                                   formula="y = float16(float32(x16) * s + offset), s and offset from float16 weights"))
+    return variants
 
 
 def wrong_axis_standardisation(context: Context) -> list[Variant]:
