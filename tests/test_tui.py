@@ -130,9 +130,9 @@ async def test_export_writes_new_files_and_never_overwrites(tmp_path: Path) -> N
         second = app.screen.action_export("csv", tmp_path)
         json_files = app.screen.action_export("json", tmp_path)
         await pilot.pause()
-    assert [p.name for p in first] == ["bn-parameters.csv", "bn-steps.csv"]
-    assert [p.name for p in second] == ["bn-parameters-1.csv", "bn-steps-1.csv"]
-    assert "0.7109690546" in first[1].read_text()
+    assert [p.name for p in first] == ["bn-steps.csv", "bn-parameters.csv"]
+    assert [p.name for p in second] == ["bn-steps-1.csv", "bn-parameters-1.csv"]
+    assert "0.7109690546" in first[0].read_text()
     data = json.loads(json_files[0].read_text())
     assert data["inference"]["output"][0][0] == pytest.approx(0.7109690546, abs=5e-11)
 

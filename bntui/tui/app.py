@@ -2,58 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from functools import partial
-
-from textual.app import App, SystemCommand
-from textual.screen import Screen
+from textual.app import App
 
 from bntui.core.guarded_open import PendingRead
-from bntui.tui.commands import LayerCommands
-from bntui.tui.tensorflow_process import TensorFlowProcess
 from bntui.tui.screens.main_screen import MainScreen
+from bntui.tui.tensorflow_process import TensorFlowProcess
+
+#: What the bundled demo computes at once, so its first screen answers the seed question.
+DEMO_INPUT = "1, 5"
 
 
 class BntuiApp(App[int]):
-    """Hosts one :class:`MainScreen` over one model file."""
+    """Hosts one :class:`MainScreen` over one model file, and the TensorFlow process."""
 
     CSS_PATH = "bntui.tcss"
     TITLE = "bntui"
-    COMMANDS = App.COMMANDS | {LayerCommands}
     # Below 100 columns the stylesheet narrows the sidebar and drops borders (80x24 works).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
-    def __init__(self, model_path: str, *, verify: bool = True, pending: PendingRead | None = None) -> None:
+    def __init__(self, model_path: str, *, verify: bool = True, pending: PendingRead | None = None,
+                 initial_input: str | None = None) -> None:
         super().__init__()
         self.model_path = model_path
         self.verify = verify
         self.pending = pending
+        self.initial_input = initial_input
         self.tensorflow = TensorFlowProcess()
+        # Before Textual takes over sys.stderr (see bntui.tui.tensorflow_process).
+        TensorFlowProcess.prepare()
 
     def on_mount(self) -> None:
-        self.push_screen(MainScreen(self.model_path, verify=self.verify, pending=self.pending))
+        self.push_screen(MainScreen(self.model_path, tensorflow=self.tensorflow, verify=self.verify,
+                                    pending=self.pending, initial_input=self.initial_input))
 
     def on_unmount(self) -> None:
         self.tensorflow.close()
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        if isinstance(screen, MainScreen):
-            for mode in ("both", "inference", "training"):
-                yield SystemCommand(f"Mode: {mode}", f"Show {mode} steps", partial(screen.set_mode, mode))
-            yield SystemCommand("Export CSV", "Write the parameter and step tables as CSV", screen.action_export)
-            yield SystemCommand("Export JSON", "Write the layer and its steps as JSON",
-                                partial(screen.action_export, "json"))
-            yield SystemCommand("Load .npy", "Use input values from a .npy file", screen.action_load_npy)
-            yield SystemCommand("Capture input", "Run the whole model and use what really reaches this layer",
-                                screen.action_capture)
-            yield SystemCommand("Help", "Keys, the formula, inference and training", screen.action_help)
 
-
-def make_app(model_path: str, *, verify: bool = True, pending: PendingRead | None = None) -> BntuiApp:
+def make_app(model_path: str, *, verify: bool = True, pending: PendingRead | None = None,
+             initial_input: str | None = None) -> BntuiApp:
     """The single factory for the app (CLI and tests).
 
-    ``verify=False`` skips TensorFlow; ``pending`` is a read the caller already started.
+    ``verify=False`` skips TensorFlow; ``pending`` is a read the caller already started;
+    ``initial_input`` is computed as soon as the first layer is shown (the demo passes
+    :data:`DEMO_INPUT`).
     """
-    return BntuiApp(model_path, verify=verify, pending=pending)
+    return BntuiApp(model_path, verify=verify, pending=pending, initial_input=initial_input)

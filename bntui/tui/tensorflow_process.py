@@ -1,80 +1,151 @@
-"""TensorFlow for the TUI, in a separate process.
+"""TensorFlow for the TUI, in a separate process started through multiprocessing's public API.
 
-Importing TensorFlow loads shared libraries of hundreds of megabytes while holding
-Python's GIL, which would freeze the interface for seconds if done in a thread. A single
-spawned worker process imports it instead; the TUI's thread workers wait on it without
-holding the GIL, so every key keeps its instant response. The child silences its own
-stderr, so TensorFlow's start-up log lines never land on the screen.
+Importing TensorFlow loads shared libraries of hundreds of megabytes while holding Python's
+GIL, which would freeze the interface for seconds if done in a thread. One spawned
+``multiprocessing.Process`` imports it instead and answers requests over a ``Pipe``; the
+TUI's thread workers wait on the pipe without holding the GIL, so every key keeps its
+instant response. The child points its own stderr at the null device, so TensorFlow's
+start-up log lines never land on the screen, and sends failures back with their traceback.
+
+Spawning a process needs multiprocessing's resource tracker, which inherits the parent's
+stderr descriptor. Textual replaces ``sys.stderr`` with an object whose ``fileno()`` is -1,
+so :meth:`TensorFlowProcess.prepare` starts the tracker while the real stderr is in place:
+the app calls it before Textual takes over the terminal, and nothing swaps the global
+``sys.stderr`` later.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import sys
 import threading
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+import traceback
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
-from bntui import tf_bridge
-from bntui.core.steps import Computation
+if TYPE_CHECKING:
+    import numpy as np
 
-T = TypeVar("T")
+    from bntui.core.steps import Computation
+
+#: Seconds :meth:`TensorFlowProcess.close` waits for the terminated child before killing it.
+STOP_TIMEOUT = 2.0
+
+
+class Verdict(Protocol):
+    """What the TUI reads of TensorFlow's verification (``bntui.tf_bridge.Verification``)."""
+
+    @property
+    def agrees(self) -> bool: ...
+
+    def summary(self) -> str: ...
+
+
+class CapturedInput(Protocol):
+    """What the TUI reads of a capture (``bntui.tf_bridge.Capture``)."""
+
+    @property
+    def layer_input(self) -> np.ndarray: ...
+
+
+class TensorFlowFailed(Exception):
+    """TensorFlow raised something other than bntui's own errors; ``remote_traceback`` is
+    the child's traceback, so a bug on that side is never reduced to one line."""
+
+    def __init__(self, message: str, remote_traceback: str) -> None:
+        super().__init__(message)
+        self.remote_traceback = remote_traceback
+
+
+def _serve(connection: Connection) -> None:
+    """The child: answer ``(name, args)`` requests until the pipe closes."""
+    from bntui import tf_bridge
+
+    tf_bridge.silence_stderr()
+    handlers = {"verify": tf_bridge.verify, "capture": tf_bridge.capture}
+    while True:
+        try:
+            name, args = connection.recv()
+        except EOFError:
+            return
+        try:
+            reply: tuple[str, Any] = ("ok", handlers[name](*args))
+        except tf_bridge.CaptureUnavailable as err:
+            reply = ("unavailable", (tf_bridge.CaptureUnavailable, str(err)))
+        except tf_bridge.TensorFlowUnavailable as err:
+            reply = ("unavailable", (tf_bridge.TensorFlowUnavailable, str(err)))
+        except Exception as err:  # noqa: BLE001 - sent back whole, raised again in the parent
+            reply = ("failed", (f"{type(err).__name__}: {err}", traceback.format_exc()))
+        connection.send(reply)
 
 
 class TensorFlowProcess:
-    """Starts on first use; :meth:`close` ends it."""
+    """Starts on first use, serves one request at a time; :meth:`close` ends it at once."""
 
     def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
+        self._context = multiprocessing.get_context("spawn")
+        self._process: BaseProcess | None = None
+        self._connection: Connection | None = None
         self._lock = threading.Lock()
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=tf_bridge.silence_stderr,
-            )
-        return self._pool
+    @staticmethod
+    def prepare() -> None:
+        """Start multiprocessing's resource tracker now, while ``sys.stderr`` is the real one
+        (see the module docstring). Cheap: it returns without waiting for the tracker."""
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
 
     @property
     def started(self) -> bool:
-        """True once the process has been asked for anything (TensorFlow may still be loading)."""
-        return self._pool is not None
+        """True once the process has been started (TensorFlow may still be loading)."""
+        return self._process is not None
 
-    def _run(self, function: Callable[..., T], *args: object) -> T:
+    def _ensure_started(self) -> Connection:
+        if self._connection is None:
+            ours, theirs = self._context.Pipe()
+            process = self._context.Process(target=_serve, args=(theirs,), name="bntui-tensorflow", daemon=True)
+            process.start()
+            theirs.close()  # only the child holds its end: its death is an EOF here
+            self._process, self._connection = process, ours
+        return self._connection
+
+    def _call(self, name: str, *args: object) -> Any:
+        from bntui.tf_bridge.keras_loader import TensorFlowUnavailable
+
         with self._lock:
-            first = self._pool is None
-            if first:
-                # Textual replaces sys.stderr with a capture object without a real file
-                # descriptor; multiprocessing hands sys.stderr's descriptor to the helper
-                # processes it starts, so give it the real one while they start.
-                saved, sys.stderr = sys.stderr, sys.__stderr__
+            connection = self._ensure_started()
             try:
-                future = self._executor().submit(function, *args)
-            finally:
-                if first:
-                    sys.stderr = saved
-        return future.result()
+                connection.send((name, args))
+                status, payload = connection.recv()
+            except (EOFError, OSError):
+                raise TensorFlowUnavailable("the TensorFlow process ended") from None
+        if status == "ok":
+            return payload
+        if status == "unavailable":
+            kind, message = payload
+            raise kind(message)
+        message, remote = payload
+        raise TensorFlowFailed(message, remote)
 
-    def verify(self, computation: Computation) -> tf_bridge.Verification:
-        """Blocking: run :func:`tf_bridge.verify` in the TensorFlow process."""
-        return self._run(tf_bridge.verify, computation)
+    def verify(self, computation: Computation) -> Verdict:
+        """Blocking: run :func:`bntui.tf_bridge.verify` in the TensorFlow process."""
+        result: Verdict = self._call("verify", computation)
+        return result
 
-    def capture(self, model_path: str | Path, layer_path: str, spec: str) -> tf_bridge.Capture:
-        """Blocking: run :func:`tf_bridge.capture` (safe mode) in the TensorFlow process."""
-        return self._run(tf_bridge.capture, str(model_path), layer_path, spec)
+    def capture(self, model_path: str | Path, layer_path: str, spec: str) -> CapturedInput:
+        """Blocking: run :func:`bntui.tf_bridge.capture` (safe mode) in the TensorFlow process."""
+        result: CapturedInput = self._call("capture", str(model_path), layer_path, spec)
+        return result
 
     def close(self) -> None:
-        """Stop the process at once, even in the middle of importing TensorFlow: quitting
-        must not wait seconds for an import nobody needs any more."""
-        if self._pool is not None:
-            # ProcessPoolExecutor has no public "terminate"; its worker processes are kept in
-            # ``_processes`` (unchanged since Python 3.2).
-            processes = list(getattr(self._pool, "_processes", {}).values())
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            for process in processes:
-                process.terminate()
-            self._pool = None
+        """Stop the process at once, even in the middle of importing TensorFlow: quitting must
+        not wait seconds for an import nobody needs any more. A worker still waiting on the
+        pipe gets an EOF and reports the process as ended."""
+        process, self._process, self._connection = self._process, None, None
+        if process is not None:
+            process.terminate()
+            process.join(STOP_TIMEOUT)
+            if process.exitcode is None:
+                process.kill()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown
+from textual.widgets import Label, Markdown
 
 HELP = """\
 # bntui
@@ -32,18 +32,21 @@ multiplies by 1.
 | key | does |
 |---|---|
 | `i` | type input values (`1, 5`, `[[1], [5]]`, one per channel, or a scalar) |
-| `Enter` | compute |
-| `n` / `p` | next / previous channel |
+| `Enter` / `Esc` | compute / leave the input box |
+| `l` | back to the layer list |
+| `n` / `p` / `g` | next / previous channel / go to channel K |
 | `m` | mode: both side by side, inference only, training only |
-| `e` | export the parameter and step tables to CSV (never overwrites) |
+| `e` | export the shown tables as CSV (never overwrites) |
 | `o` | load input from a `.npy` file |
 | `c` | capture the layer's real input by running the whole model (TensorFlow, safe mode) |
 | `s` / `a` / `d` | Steps / Parameters / Diagnostics tab |
-| `ctrl+p` | command palette: jump to a layer by name, switch mode, export JSON |
+| `ctrl+p` | command palette: jump to a layer by name, switch mode, export JSON, export all layers |
 | `F1` / `?` | this help |
 | `q` | quit |
 
-Click a column header in Parameters to sort by it.
+In **Parameters**: `1`-`9` (or a click on a header) sort by that column, again to reverse;
+`←` / `→` scroll the columns (the channel stays in view); `Enter` shows that channel's steps.
+In **Diagnostics**: `Enter` shows the layer and channel of a finding.
 """
 
 
@@ -53,5 +56,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help-box"):
-            yield Markdown(HELP)
+        with Vertical(id="help-box"):
+            with VerticalScroll(id="help-text"):
+                yield Markdown(HELP)
+            yield Label("Esc closes · ↑/↓ scroll", id="help-hint")

@@ -1,79 +1,103 @@
-"""The main screen: layer tree, layer view (steps, parameters, diagnostics) and input.
+"""The model screen: the layer tree, the panels (one tab each) and the input bar.
 
-It owns the state (model, layer, channel, mode, computation) as reactives, hands pieces of
-it down to the widgets in watchers, and handles the messages they send up. Slow work
-(reading the file, computing a large input) runs in thread workers whose results and
-errors are handled in one place, :meth:`on_worker_state_changed`.
+It owns one thing, the :class:`Selection` (model, layer, channel, input), and hands it down
+to every panel in :meth:`watch_selection`; panels and widgets send messages up when the user
+picks a layer, a channel or an input. What a panel computes, and its keys and commands,
+stay in the panel (:mod:`bntui.tui.panels`); the palette's commands are in
+:mod:`bntui.tui.screens.main_commands`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, LoadingIndicator, TabbedContent, TabPane
-from textual.worker import Worker, WorkerState
+from textual.widgets import Footer, Header, Input, LoadingIndicator, TabbedContent, TabPane
 
 from bntui.core import BntuiError, ModelInfo
 from bntui.core.guarded_open import PendingRead
-from bntui.core.errors import InputValueError
-from bntui.core.export import export_layer
-from bntui.core.input_parse import load_npy, parse_for_layer, shape_for_layer
+from bntui.core.input_parse import load_npy
 from bntui.core.model import BNLayer
-from bntui.core.steps import Computation, compute
-from bntui.tui.screens.capture_dialog import CaptureDialog
+from bntui.core.steps import Computation
+from bntui.tui.panels import PANELS, Panel, PanelCommand, StepsPanel
+from bntui.tui.screens.channel_dialog import ChannelDialog
 from bntui.tui.screens.error_screen import ErrorScreen
+from bntui.tui.screens.main_commands import LayerCommands, ScreenCommands
 from bntui.tui.screens.npy_dialog import NpyDialog
+from bntui.tui.state import InputSource, Selection
+from bntui.tui.tensorflow_process import TensorFlowProcess
 from bntui.tui.widgets.diagnostics_list import DiagnosticsList
 from bntui.tui.widgets.input_bar import InputBar
-from bntui.tui.widgets.layer_settings import LayerSettings
 from bntui.tui.widgets.layer_tree import LayerTree
 from bntui.tui.widgets.model_summary import ModelSummary
-from bntui.tui.widgets.parameter_overview import ParameterOverview
 from bntui.tui.widgets.parameter_table import ParameterTable
-from bntui.tui.widgets.step_table import StepTable
-from bntui.tui.widgets.verification_line import VerificationLine
 
-MODES = ("both", "inference", "training")
-InputSource = str | np.ndarray
+#: The sidebar is fitted to the longest layer name, up to this share of the screen width.
+SIDEBAR_MAX_SHARE = 0.4
+#: Actions bound to printable keys: off while the input box has the keyboard, so the footer
+#: shows only what works there (Escape, F1, ctrl+p).
+_TYPING_KEYS = {"focus_input", "focus_layers", "channel", "goto_channel", "export", "load_npy", "quit", "show_tab",
+                "panel"}
+
+
+def _panel_bindings() -> list[Binding]:
+    """Every panel's tab key, and its screen-wide keys with their actions sent to the panel."""
+    bindings = [Binding(panel.TAB_KEY, f"show_tab({panel.TAB_ID!r})", f"{panel.TAB_TITLE} tab", show=False)
+                for panel in PANELS]
+    for panel in PANELS:
+        bindings += [Binding(b.key, f"panel({panel.TAB_ID!r}, {b.action!r})", b.description, show=b.show)
+                     for b in panel.SCREEN_BINDINGS]
+    return bindings
 
 
 class MainScreen(Screen[None]):
     """Browse the BN layers of one model file and compute inputs through them."""
 
+    COMMANDS = {LayerCommands, ScreenCommands}
     BINDINGS = [
         Binding("i", "focus_input", "Input"),
-        Binding("n", "channel(1)", "Next ch"),
-        Binding("p", "channel(-1)", "Prev ch"),
-        Binding("m", "cycle_mode", "Mode"),
+        Binding("l", "focus_layers", "Layers"),
+        Binding("n", "channel(1)", "Next channel", show=False),
+        Binding("p", "channel(-1)", "Previous channel", show=False),
+        Binding("g", "goto_channel", "Go to channel", show=False),
         Binding("e", "export('csv')", "Export"),
         Binding("f1,question_mark", "help", "Help"),
-        Binding("q", "app.quit", "Quit"),
+        Binding("q", "quit", "Quit"),
         Binding("o", "load_npy", "Load .npy", show=False),
-        Binding("c", "capture", "Capture input", show=False),
-        Binding("s", "show_tab('steps')", "Steps tab", show=False),
-        Binding("a", "show_tab('parameters')", "Parameters tab", show=False),
-        Binding("d", "show_tab('diagnostics')", "Diagnostics tab", show=False),
+        *_panel_bindings(),
     ]
 
-    model: reactive[ModelInfo | None] = reactive(None)
-    bn_layer: reactive[BNLayer | None] = reactive(None)
-    channel: reactive[int] = reactive(0)
-    mode: reactive[str] = reactive("both")
-    computation: reactive[Computation | None] = reactive(None)
+    class ModelLoaded(Message):
+        """Worker: the file was read."""
 
-    def __init__(self, model_path: str, *, verify: bool = True, pending: PendingRead | None = None) -> None:
+        def __init__(self, model: ModelInfo) -> None:
+            super().__init__()
+            self.model = model
+
+    class ModelFailed(Message):
+        """Worker: the file cannot be read; ``reason`` is one line for the user."""
+
+        def __init__(self, reason: str) -> None:
+            super().__init__()
+            self.reason = reason
+
+    selection: reactive[Selection] = reactive(Selection, init=False)
+
+    def __init__(self, model_path: str, *, tensorflow: TensorFlowProcess, verify: bool = True,
+                 pending: PendingRead | None = None, initial_input: str | None = None) -> None:
         super().__init__()
         self.model_path = model_path
         self.pending = pending
-        self.verify_with_tensorflow = verify
-        self.source: InputSource | None = None
+        self.tensorflow = tensorflow
+        self.verify = verify
+        self.initial_input = initial_input
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -82,211 +106,211 @@ class MainScreen(Screen[None]):
             with Vertical(id="sidebar"):
                 yield LoadingIndicator(id="loading")
                 yield LayerTree(id="layers")
-            with TabbedContent(id="tabs", initial="steps"):
-                with TabPane("Steps", id="steps"):
-                    yield LayerSettings(id="settings")
-                    yield Label("", id="channel-bar")
-                    with VerticalScroll(id="step-scroll"):
-                        yield StepTable(id="step-table")
-                    yield VerificationLine(id="verification")
-                with TabPane("Parameters", id="parameters"):
-                    yield ParameterOverview(id="overview")
-                    yield ParameterTable(id="parameter-table")
-                with TabPane("Diagnostics", id="diagnostics"):
-                    yield DiagnosticsList(id="diagnostic-list")
+            with TabbedContent(id="tabs", initial=PANELS[0].TAB_ID):
+                for panel in PANELS:
+                    with TabPane(panel.TAB_TITLE, id=panel.TAB_ID):
+                        if panel is StepsPanel:
+                            yield StepsPanel(tensorflow=self.tensorflow, verify=self.verify,
+                                             model_path=self.model_path, id="steps-panel")
+                        else:
+                            yield panel(id=f"{panel.TAB_ID}-panel")
         yield InputBar(id="input-bar")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#layers", LayerTree).display = False
+        self.query_one(LayerTree).display = False
         self.load_model()
 
-    # -- workers ---------------------------------------------------------------------------
+    # -- what tests, the palette and the benchmarks read ---------------------------------
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="load", name="load")
-    def load_model(self) -> ModelInfo:
+    @property
+    def panels(self) -> list[Panel]:
+        return list(self.query(Panel))
+
+    def panel(self, tab_id: str) -> Panel:
+        return self.query_one(f"#{tab_id}-panel", Panel)
+
+    @property
+    def model(self) -> ModelInfo | None:
+        return self.selection.model
+
+    @property
+    def bn_layer(self) -> BNLayer | None:
+        return self.selection.layer
+
+    @property
+    def channel(self) -> int:
+        return self.selection.channel
+
+    @property
+    def steps(self) -> StepsPanel:
+        return self.query_one(StepsPanel)
+
+    @property
+    def computation(self) -> Computation | None:
+        return self.steps.computation
+
+    @property
+    def mode(self) -> str:
+        return self.steps.mode
+
+    # -- reading the file ------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="load", name="load")
+    def load_model(self) -> None:
         """Read the file off the UI thread: the first screen is up before this finishes."""
         pending, self.pending = self.pending, None
-        return (pending or PendingRead(self.model_path)).result()
+        try:
+            self.post_message(self.ModelLoaded((pending or PendingRead(self.model_path)).result()))
+        except BntuiError as err:
+            self.post_message(self.ModelFailed(str(err)))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="compute", name="compute")
-    def run_computation(self, layer: BNLayer, source: InputSource) -> Computation:
-        """Shape the input for the layer and compute both modes."""
-        if isinstance(source, str):
-            x = parse_for_layer(source, layer.channels, layer.axis)
-        else:
-            x = shape_for_layer(source, layer.channels, layer.axis, typed_flat=False)
-        return compute(layer, x)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="verify", name="verify")
-    def run_verification(self, computation: Computation) -> tuple[Computation, object]:
-        """Import TensorFlow (seconds, the first time) and run the real layer."""
-        return computation, self.app.tensorflow.verify(computation)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="capture", name="capture")
-    def run_capture(self, layer: BNLayer, spec: str) -> tuple[BNLayer, str, object]:
-        """Run the whole model (safe mode) and record what reaches ``layer``."""
-        return layer, spec, self.app.tensorflow.capture(self.model_path, layer.path, spec)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The one place where worker results and worker errors are handled."""
-        worker = event.worker
-        line = self.query_one(VerificationLine)
-        if event.state == WorkerState.SUCCESS:
-            if worker.name == "load":
-                self.model = worker.result
-            elif worker.name == "compute":
-                self.query_one(InputBar).error = ""
-                self.computation = worker.result
-            elif worker.name == "verify":
-                computation, verdict = worker.result
-                if computation is self.computation:
-                    line.agrees = verdict.agrees
-                    line.status = verdict.summary()
-            elif worker.name == "capture":
-                layer, spec, captured = worker.result
-                line.capture_note = (f"input captured at {layer.path} by running the model on {spec} "
-                                     f"(shape {captured.layer_input.shape})")
-                if layer is self.bn_layer:
-                    self.submit(captured.layer_input, keep_capture_note=True)
-        elif event.state == WorkerState.ERROR:
-            error = worker.error
-            if worker.name in ("verify", "capture"):
-                # TensorFlow's own failures (a missing install, an odd config) are not ours:
-                # they are reported on the line and everything else keeps working.
-                if worker.name == "verify":
-                    line.agrees = None
-                    line.status = f"TensorFlow check unavailable: {error}"
-                else:
-                    line.capture_note = str(error) if isinstance(error, BntuiError) else f"capture failed: {error}"
-                return
-            if not isinstance(error, BntuiError):
-                raise error  # a bug: let Textual stop and show the traceback rather than hide it
-            if worker.name == "load":
-                self.app.switch_screen(ErrorScreen("Cannot open this file", str(error)))
-            else:
-                self.query_one(InputBar).error = str(error)
-
-    # -- state flowing down ---------------------------------------------------------------
-
-    def watch_model(self, model: ModelInfo | None) -> None:
-        if model is None:
-            return
+    @on(ModelLoaded)
+    def _model_loaded(self, message: ModelLoaded) -> None:
+        model = message.model
         self.query_one("#loading").display = False
-        tree = self.query_one("#layers", LayerTree)
+        tree = self.query_one(LayerTree)
         tree.display = True
         self.query_one(ModelSummary).model = model
-        self.query_one(DiagnosticsList).model = model
         self.sub_title = Path(model.path).name
+        self.selection = Selection(model=model)
         if not model.layers:
-            self.query_one("#channel-bar", Label).update("This model has no BatchNormalization layers.")
+            self.steps.show_message("This model has no BatchNormalization layers.")
             return
         tree.show_model(model)
-        tree.focus()
+        sidebar = self.query_one("#sidebar")
+        sidebar.styles.width = min(tree.wanted_width() + 3, int(self.size.width * SIDEBAR_MAX_SHARE))
+        self.set_focus(tree)
+        self.selection = Selection(model=model, layer=model.layers[0])
+        if self.initial_input:
+            self.submit(self.initial_input)
 
-    def watch_bn_layer(self, layer: BNLayer | None) -> None:
-        self.query_one(LayerSettings).bn_layer = layer
-        self.query_one(ParameterTable).bn_layer = layer
-        self.query_one(ParameterOverview).bn_layer = layer
-        self.computation = None
-        self.channel = 0
-        self._update_channel_bar()
-        if layer is not None and self.source is not None:
-            self.run_computation(layer, self.source)
+    @on(ModelFailed)
+    def _model_failed(self, message: ModelFailed) -> None:
+        self.app.switch_screen(ErrorScreen("Cannot open this file", message.reason))
 
-    def watch_computation(self, computation: Computation | None) -> None:
-        self.query_one(StepTable).computation = computation
-        self._update_channel_bar()
-        line = self.query_one(VerificationLine)
-        line.agrees = None
-        if computation is None:
-            line.status = ""
-        elif self.verify_with_tensorflow:
-            already = self.app.tensorflow.started
-            line.status = "Checking with TensorFlow…" + ("" if already else " (loading TensorFlow, a few seconds)")
-            self.run_verification(computation)
-        else:
-            line.status = "TensorFlow check off"
+    # -- the selection flowing down ----------------------------------------------------------
 
-    def watch_channel(self, channel: int) -> None:
-        self.query_one(StepTable).channel = channel
-        self._update_channel_bar()
+    def watch_selection(self, selection: Selection) -> None:
+        for panel in self.panels:
+            panel.selection = selection
 
-    def watch_mode(self, mode: str) -> None:
-        self.query_one(StepTable).mode = mode
-        self._update_channel_bar()
-
-    def _update_channel_bar(self) -> None:
-        layer = self.bn_layer
-        if layer is None:
-            return
-        mode = {"both": "inference | training", "inference": "inference only", "training": "training only"}[self.mode]
-        self.query_one("#channel-bar", Label).update(
-            f"channel {self.channel} (of 0-{layer.channels - 1}, n/p) · {mode} (m)"
-        )
-
-    # -- messages coming up ---------------------------------------------------------------
+    # -- messages coming up ------------------------------------------------------------------
 
     @on(LayerTree.LayerSelected)
     def _layer_selected(self, event: LayerTree.LayerSelected) -> None:
-        if self.model is not None and (self.bn_layer is None or self.bn_layer.path != event.path):
-            self.bn_layer = self.model.find(event.path)
+        model = self.selection.model
+        if model is not None and (self.bn_layer is None or self.bn_layer.path != event.path):
+            self.selection = self.selection.with_layer(model.find(event.path))
 
     @on(InputBar.ValuesSubmitted)
     def _values_submitted(self, event: InputBar.ValuesSubmitted) -> None:
         self.submit(event.text)
 
+    @on(InputBar.Left)
+    def _input_left(self) -> None:
+        self.action_focus_layers()
+
+    @on(StepsPanel.InputAccepted)
+    def _input_accepted(self) -> None:
+        self.query_one(InputBar).error = ""
+
+    @on(StepsPanel.InputRefused)
+    def _input_refused(self, event: StepsPanel.InputRefused) -> None:
+        self.query_one(InputBar).error = event.reason
+
+    @on(StepsPanel.InputCaptured)
+    def _input_captured(self, event: StepsPanel.InputCaptured) -> None:
+        self.use_input(event.source)
+
+    @on(ParameterTable.ChannelChosen)
+    def _channel_chosen(self, event: ParameterTable.ChannelChosen) -> None:
+        self.selection = self.selection.with_channel(event.channel)
+        self.action_show_tab(StepsPanel.TAB_ID)
+
     @on(DiagnosticsList.DiagnosticChosen)
     def _diagnostic_chosen(self, event: DiagnosticsList.DiagnosticChosen) -> None:
         self.jump_to(event.path, event.channel)
-        self.query_one(TabbedContent).active = "parameters"
-        if event.channel is not None:
-            self.query_one(ParameterTable).show_channel(event.channel)
+        self.action_show_tab(StepsPanel.TAB_ID)
 
-    # -- operations (also used by the command palette and tests) --------------------------
+    # -- operations (also used by the command palette and tests) -----------------------------
 
-    def submit(self, source: InputSource, *, keep_capture_note: bool = False) -> None:
-        """Use ``source`` (typed text or an array) as the input from now on, and compute it."""
-        if not keep_capture_note:
-            self.query_one(VerificationLine).capture_note = ""
+    def submit(self, text: str) -> None:
+        """Use typed ``text`` as the input from now on, and compute it."""
         if self.bn_layer is None:
             self.query_one(InputBar).error = "no BatchNormalization layer to compute"
             return
-        if isinstance(source, str) and not source.strip():
+        if not text.strip():
             self.query_one(InputBar).error = "input is empty: type numbers such as 1, 5"
             return
-        self.source = source
-        self.query_one(TabbedContent).active = "steps"
-        self.run_computation(self.bn_layer, source)
-        self.query_one("#step-scroll").focus()
+        self.use_input(InputSource.typed(text))
+
+    def use_input(self, source: InputSource) -> None:
+        """Make ``source`` the input and show its steps."""
+        self.selection = self.selection.with_input(source)
+        self.action_show_tab(StepsPanel.TAB_ID)
+
+    def run_capture(self, layer: BNLayer, spec: str) -> None:
+        """Capture ``layer``'s real input by running the model on ``spec`` (see the Steps panel)."""
+        self.steps.run_capture(layer, spec)
 
     def jump_to(self, path: str, channel: int | None = None) -> None:
         """Show the layer at ``path`` (and a channel of it)."""
+        model = self.selection.model
+        if model is None:
+            return
         self.query_one(LayerTree).select_path(path)
-        if self.model is not None:
-            self.bn_layer = self.model.find(path)
-        if channel is not None:
-            self.channel = channel
+        selection = self.selection if self.bn_layer is not None and self.bn_layer.path == path else \
+            self.selection.with_layer(model.find(path))
+        self.selection = selection.with_channel(channel) if channel is not None else selection
+
+    def commands(self) -> Iterable[PanelCommand]:
+        """The palette's commands: the screen's own, then every panel's."""
+        yield PanelCommand("Export CSV", "Write the parameter and step tables as CSV", self.action_export)
+        yield PanelCommand("Export JSON", "Write the layer and its steps as JSON", lambda: self.action_export("json"))
+        yield PanelCommand("Go to channel", "Type a channel number", self.action_goto_channel)
+        yield PanelCommand("Load .npy", "Use input values from a .npy file", self.action_load_npy)
+        yield PanelCommand("Help", "Keys, the formula, inference and training", self.action_help)
+        for panel in self.panels:
+            yield from panel.commands()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys that type characters are off while the input box has the keyboard."""
+        return not (action in _TYPING_KEYS and isinstance(self.focused, Input))
+
+    async def action_panel(self, tab_id: str, action: str) -> None:
+        """Run a panel's screen-wide key (see :attr:`Panel.SCREEN_BINDINGS`)."""
+        await self.app.run_action(action, self.panel(tab_id))
 
     def action_focus_input(self) -> None:
-        self.query_one(InputBar).focus_input()
+        # set_focus at once (not focus(), which waits a refresh): the key typed right after
+        # ``i`` must land in the box, not in the widget that had the keyboard before.
+        self.set_focus(self.query_one(InputBar).input)
+
+    def action_focus_layers(self) -> None:
+        self.set_focus(self.query_one(LayerTree))
 
     def action_channel(self, step: int) -> None:
-        if self.bn_layer is not None:
-            self.channel = (self.channel + step) % self.bn_layer.channels
+        self.selection = self.selection.with_channel(self.selection.channel + step)
 
-    def action_cycle_mode(self) -> None:
-        self.mode = MODES[(MODES.index(self.mode) + 1) % len(MODES)]
+    def action_goto_channel(self) -> None:
+        layer = self.bn_layer
+        if layer is None:
+            return
 
-    def set_mode(self, mode: str) -> None:
-        """Show both modes side by side, or only one."""
-        self.mode = mode
+        def chosen(channel: int | None) -> None:
+            if channel is not None and self.bn_layer is layer:
+                self.selection = self.selection.with_channel(channel)
+
+        self.app.push_screen(ChannelDialog(layer.channels), chosen)
 
     def action_show_tab(self, tab: str) -> None:
         """Switch tab and put the keyboard in it, so arrows and Enter act on what is shown."""
         self.query_one(TabbedContent).active = tab
-        target = {"steps": "#step-scroll", "parameters": "#parameter-table", "diagnostics": "#diagnostic-list"}[tab]
-        self.query_one(target).focus()
+        self.set_focus(self.panel(tab).focus_target())
+
+    def action_quit(self) -> None:
+        self.app.exit(0)
 
     def action_help(self) -> None:
         from bntui.tui.screens.help_screen import HelpScreen  # Markdown is slow to import: only on demand
@@ -294,40 +318,28 @@ class MainScreen(Screen[None]):
         self.app.push_screen(HelpScreen())
 
     def action_export(self, kind: str = "csv", directory: Path | None = None) -> list[Path]:
-        """Write the parameter table (and step table, if computed) next to the user's work."""
+        """Write what every panel shows (parameters; steps, once computed) as new files."""
         if self.bn_layer is None:
             self.notify("Nothing to export: no layer is shown.", severity="warning")
             return []
+        written: list[Path] = []
         try:
-            written = export_layer(self.bn_layer, self.computation, directory or Path.cwd(), kind)
+            for panel in self.panels:
+                written += panel.export(kind, directory or Path.cwd())
         except OSError as err:
             self.notify(f"Export failed: {err.strerror or err}", severity="error")
-            return []
+            return written
         names = " and ".join(path.name for path in written)
         self.notify(f"Wrote {names} in {written[0].parent}", title="Exported")
         return written
-
-    def action_capture(self) -> None:
-        """Ask for a model input, run the model, and use the layer's real input."""
-        if self.bn_layer is None:
-            return
-        layer = self.bn_layer
-
-        def chosen(spec: str | None) -> None:
-            if spec:
-                self.query_one(VerificationLine).capture_note = f"running the model on {spec} to capture {layer.path}…"
-                self.run_capture(layer, spec)
-
-        self.app.push_screen(CaptureDialog(), chosen)
 
     def action_load_npy(self) -> None:
         def loaded(path: Path | None) -> None:
             if path is None:
                 return
             try:
-                self.submit(load_npy(path))
-                self.query_one(InputBar).error = ""
-            except InputValueError as err:
+                self.use_input(InputSource.from_npy(path, load_npy(path)))
+            except BntuiError as err:
                 self.query_one(InputBar).error = str(err)
 
         self.app.push_screen(NpyDialog(), loaded)

@@ -1,4 +1,9 @@
-"""Every warning in the model; choosing one jumps to its layer and channel."""
+"""Every finding in the model, grouped by kind: one heading per kind (what it is, what it
+usually means, how many layers), then one line per layer with the channels concerned.
+Choosing a line (or a heading: its first layer) jumps to that layer and channel.
+
+The first line is highlighted as soon as the list is filled, so Enter works at once.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,23 @@ from textual.reactive import reactive
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from bntui.core.diagnostics import diagnose
+from bntui.core.diagnostics import group_diagnostics
 from bntui.core.model import ModelInfo
+
+#: Channels named on a layer's line; the rest are counted.
+CHANNELS_SHOWN = 8
+
+
+def _channels(channels: tuple[int, ...]) -> str:
+    if not channels:
+        return "whole layer"
+    shown = ", ".join(str(channel) for channel in channels[:CHANNELS_SHOWN])
+    more = f" (+{len(channels) - CHANNELS_SHOWN} more)" if len(channels) > CHANNELS_SHOWN else ""
+    return f"channel{'s' if len(channels) > 1 else ''} {shown}{more}"
 
 
 class DiagnosticsList(OptionList):
-    """One option per finding: layer path, channels, message and explanation."""
+    """Headings and layer lines; ``model`` fills it."""
 
     COMPONENT_CLASSES = OptionList.COMPONENT_CLASSES | {"diagnostics-list--warning", "diagnostics-list--clean"}
 
@@ -27,24 +43,35 @@ class DiagnosticsList(OptionList):
 
     model: reactive[ModelInfo | None] = reactive(None)
 
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._targets: list[tuple[str, int | None]] = []
+
     def watch_model(self, model: ModelInfo | None) -> None:
         self.clear_options()
-        self._targets: list[tuple[str, int | None]] = []
+        self._targets = []
         if model is None:
             return
-        for layer in model.layers:
-            for finding in diagnose(layer):
-                prompt = Text()
-                prompt.append(layer.path, style="bold")
-                prompt.append(f"  {finding.channel_text()}\n", style="dim")
-                prompt.append(f"⚠ {finding.message}\n", style=self.get_component_rich_style("diagnostics-list--warning"))
-                prompt.append(f"  {finding.explanation}", style="dim")
-                self.add_option(Option(prompt))
-                self._targets.append((layer.path, finding.channels[0] if finding.channels else None))
+        warning = self.get_component_rich_style("diagnostics-list--warning")
+        for group in group_diagnostics(model.layers):
+            heading = Text()
+            heading.append(f"⚠ {group.summary()}\n", style=warning)
+            heading.append(f"  {group.explanation}", style="dim")
+            self.add_option(Option(heading))
+            first_path, first_channels = group.members[0]
+            self._targets.append((first_path, first_channels[0] if first_channels else None))
+            for path, channels in group.members:
+                line = Text("    ")
+                line.append(path, style="bold")
+                line.append(f"  {_channels(channels)}", style="dim")
+                self.add_option(Option(line))
+                self._targets.append((path, channels[0] if channels else None))
         if not self._targets:
             clean = self.get_component_rich_style("diagnostics-list--clean")
             self.add_option(Option(Text("No findings: every layer's statistics look plausible.", style=clean),
                                    disabled=True))
+            return
+        self.highlighted = 0
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

@@ -1,4 +1,7 @@
-"""One line about the open file: its name, format, Keras version and BN layer count."""
+"""One line about the open file: its name, format, Keras version and BN layer count.
+
+At a narrow width the words shrink ("BN layers", no "Keras") before anything is cut.
+"""
 
 from __future__ import annotations
 
@@ -20,5 +23,10 @@ class ModelSummary(Static):
             return "Opening the model…"
         model = self.model
         count = len(model.layers)
-        layers = f"{count} BatchNormalization layer{'s' if count != 1 else ''}" if count else "no BatchNormalization layers"
-        return f"{Path(model.path).name} · {model.format} · Keras {model.keras_version or 'unknown'} · {layers}"
+        name, version = Path(model.path).name, model.keras_version or "unknown"
+        plural = "s" if count != 1 else ""
+        wide = (f"{name} · {model.format} · Keras {version} · "
+                + (f"{count} BatchNormalization layer{plural}" if count else "no BatchNormalization layers"))
+        if len(wide) <= self.size.width:
+            return wide
+        return f"{name} · {model.format} · {version} · {count} BN layer{plural}"

@@ -3,7 +3,12 @@
 Textual's DataTable measures every cell when rows are added, which took over a second for a
 4096-channel layer; this widget formats a line only when it is on screen, so any number of
 channels opens and scrolls at once. Click a header, or press 1-9, to sort by a column
-(again to reverse).
+(again to reverse); left/right scroll the columns while the channel column stays in place;
+Enter chooses the channel under the cursor. Below 100 columns the numbers get 5 significant
+digits instead of 8, so more columns fit.
+
+Columns are taken by name from :func:`bntui.core.report.parameter_rows`, so a column the
+core adds or reorders never shifts what a heading here says.
 """
 
 from __future__ import annotations
@@ -16,25 +21,38 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
+from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from bntui.core.diagnostics import channel_codes, diagnose
 from bntui.core.model import BNLayer
+from bntui.core.numbers import fmt
 from bntui.core.report import parameter_rows
 
-COLUMNS = ("channel", "gamma", "beta", "moving mean", "moving var", "var + eps", "scale s", "offset", "warnings")
-WIDTHS = (8, 15, 15, 15, 15, 15, 15, 15, 40)
+#: (name in parameter_rows, heading) of the numeric columns shown, in order.
+NUMERIC = (("gamma", "gamma"), ("beta", "beta"), ("moving_mean", "moving mean"), ("moving_variance", "moving var"),
+           ("var_plus_eps", "var + eps"), ("scale", "scale s"), ("offset", "offset"))
+COLUMNS = ("channel", *(heading for _name, heading in NUMERIC), "warnings")
+CHANNEL_WIDTH = 8
+WARNINGS_WIDTH = 40
+#: Below this width (in cells) numbers get NARROW_DIGITS significant digits.
+NARROW = 100
+WIDE_DIGITS, NARROW_DIGITS = 8, 5
+
+Cell = float | str | None
 
 
-def _sort_value(text: str) -> tuple[int, float | str]:
+def _number(text: object) -> float | None:
+    return float(text) if text not in ("", None, "-") else None  # type: ignore[arg-type]
+
+
+def _sort_key(value: Cell) -> tuple[int, float | str]:
     """Numbers in numeric order, NaN and blanks last, words alphabetically."""
-    try:
-        number = float(text)
-    except ValueError:
-        return (2, text) if text not in ("", "-") else (3, "")
-    return (1, 0.0) if math.isnan(number) else (0, number)
+    if isinstance(value, float):
+        return (1, 0.0) if math.isnan(value) else (0, value)
+    return (2, value) if value else (3, "")
 
 
 class ParameterTable(ScrollView, can_focus=True):
@@ -51,15 +69,23 @@ class ParameterTable(ScrollView, can_focus=True):
         Binding("end", "cursor(1000000000)", "Last", show=False),
         Binding("left", "scroll_left", "Scroll left", show=False),
         Binding("right", "scroll_right", "Scroll right", show=False),
+        Binding("enter", "choose", "Go to channel"),
         *[Binding(str(n), f"sort_column({n - 1})", f"Sort by column {n}", show=False) for n in range(1, 10)],
     ]
+
+    class ChannelChosen(Message):
+        """Enter (or a click) on a row: show this channel."""
+
+        def __init__(self, channel: int) -> None:
+            super().__init__()
+            self.channel = channel
 
     bn_layer: reactive[BNLayer | None] = reactive(None, always_update=True)
     cursor: reactive[int] = reactive(0)
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self._cells: list[list[str]] = []
+        self._rows: list[list[Cell]] = []
         self.order: list[int] = []
         self.sorted_by: tuple[int, bool] | None = None
 
@@ -67,39 +93,61 @@ class ParameterTable(ScrollView, can_focus=True):
     def row_count(self) -> int:
         return len(self.order)
 
+    @property
+    def digits(self) -> int:
+        """Significant digits shown at the current width."""
+        return NARROW_DIGITS if self.size.width < NARROW else WIDE_DIGITS
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        number = self.digits + 7  # sign, point, "e-05" and a space between columns
+        return (CHANNEL_WIDTH, *(number,) * len(NUMERIC), WARNINGS_WIDTH)
+
     def watch_bn_layer(self, layer: BNLayer | None) -> None:
-        self._cells = []
+        self._rows = []
         if layer is not None:
+            header, *body = parameter_rows(layer)
+            positions = [header.index(name) for name, _heading in NUMERIC]
             codes = channel_codes(layer, diagnose(layer))
-            for row, warnings in zip(parameter_rows(layer, readable=True)[1:], codes):
-                self._cells.append([str(row[0]), *row[1:], " ".join(warnings)])
-        self.order = list(range(len(self._cells)))
+            for row, warnings in zip(body, codes):
+                self._rows.append([float(row[0]), *(_number(row[p]) for p in positions), " ".join(warnings)])
+        self.order = list(range(len(self._rows)))
         self.sorted_by = None
         self.cursor = 0
-        self.virtual_size = Size(sum(WIDTHS), len(self._cells) + 1)
+        self._resize_virtual()
         self.scroll_to(0, 0, animate=False)
         self.refresh()
 
+    def _resize_virtual(self) -> None:
+        self.virtual_size = Size(sum(self.widths), len(self._rows) + 1)
+
+    def on_resize(self, _event: events.Resize) -> None:
+        self._resize_virtual()
+
     def row_cells(self, position: int) -> list[str]:
-        """The cells shown at ``position`` (0 is the first row under the header)."""
-        return self._cells[self.order[position]]
+        """The cells shown at ``position`` (0 is the first row under the header), as text."""
+        row = self._rows[self.order[position]]
+        return [str(int(row[0])), *(fmt(value, self.digits) for value in row[1:-1]), str(row[-1])]  # type: ignore[arg-type]
+
+    def channel_at(self, position: int) -> int:
+        return self.order[position]
 
     def sort_by(self, column: int, reverse: bool | None = None) -> None:
         """Sort by a column index; without ``reverse``, a second sort by the same column reverses."""
         if reverse is None:
             reverse = self.sorted_by == (column, False)
-        values = [_sort_value(cells[column]) for cells in self._cells]
-        self.order = sorted(range(len(self._cells)), key=lambda index: values[index], reverse=reverse)
+        keys = [_sort_key(row[column]) for row in self._rows]
+        self.order = sorted(range(len(self._rows)), key=lambda index: keys[index], reverse=reverse)
         self.sorted_by = (column, reverse)
         self.refresh()
 
     def show_channel(self, channel: int) -> None:
         """Put the cursor on a channel's row and scroll it into view."""
-        if 0 <= channel < len(self._cells):
+        if 0 <= channel < len(self._rows):
             self.cursor = self.order.index(channel)
 
     def watch_cursor(self, cursor: int) -> None:
-        height = max(1, self.size.height - 1)
+        height = max(1, self.scrollable_content_region.height - 1)
         if cursor < self.scroll_y:
             self.scroll_to(y=cursor, animate=False)
         elif cursor >= self.scroll_y + height:
@@ -107,47 +155,58 @@ class ParameterTable(ScrollView, can_focus=True):
         self.refresh()
 
     def action_cursor(self, step: int) -> None:
-        if self._cells:
-            self.cursor = int(np.clip(self.cursor + step, 0, len(self._cells) - 1))
+        if self._rows:
+            self.cursor = int(np.clip(self.cursor + step, 0, len(self._rows) - 1))
 
     def action_sort_column(self, column: int) -> None:
         if column < len(COLUMNS):
             self.sort_by(column)
 
+    def action_choose(self) -> None:
+        if self._rows:
+            self.post_message(self.ChannelChosen(self.channel_at(self.cursor)))
+
     def on_click(self, event: events.Click) -> None:
         if event.y == 0:
-            x = event.x + int(self.scroll_x)
-            edges = np.cumsum(WIDTHS)
-            column = int(np.searchsorted(edges, x, side="right"))
+            x = event.x if event.x < CHANNEL_WIDTH else event.x + int(self.scroll_x)
+            column = int(np.searchsorted(np.cumsum(self.widths), x, side="right"))
             if column < len(COLUMNS):
                 self.sort_by(column)
-        elif self._cells:
-            self.cursor = int(np.clip(int(self.scroll_y) + event.y - 1, 0, len(self._cells) - 1))
+        elif self._rows:
+            self.cursor = int(np.clip(int(self.scroll_y) + event.y - 1, 0, len(self._rows) - 1))
 
-    def _line(self, cells: list[str]) -> str:
-        return "".join(cell[: width - 1].ljust(width) for cell, width in zip(cells, WIDTHS))
+    def _cells(self, cells: list[str]) -> tuple[str, str]:
+        """The fixed channel cell and the scrolling rest of a line."""
+        widths = self.widths
+        fixed = cells[0][: widths[0] - 1].ljust(widths[0])
+        rest = "".join(cell[: width - 1].ljust(width) for cell, width in zip(cells[1:-1], widths[1:-1]))
+        return fixed, rest
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
+        room = max(0, width - CHANNEL_WIDTH)
         if y == 0:
             labels = list(COLUMNS)
             if self.sorted_by is not None:
                 column, reverse = self.sorted_by
                 labels[column] += " ▼" if reverse else " ▲"
-            strip = Strip([Segment(self._line(labels), Style(bold=True, underline=True))])
-        else:
-            position = scroll_y + y - 1
-            if position >= len(self.order):
-                return Strip.blank(width)
-            cells = self.row_cells(position)
-            base = Style(reverse=True) if position == self.cursor and self.has_focus else (
-                Style(bold=True) if position == self.cursor else Style())
-            head = self._line(cells[:-1])
-            warning = self.get_component_rich_style("parameter-table--warning", partial=True)
-            segments = [Segment(head, base), Segment(cells[-1].ljust(WIDTHS[-1]), base + warning)]
-            strip = Strip(segments)
-        return strip.crop(scroll_x, scroll_x + width).extend_cell_length(width)
+            fixed, rest = self._cells(labels)
+            header = Style(bold=True, underline=True)
+            rest += labels[-1].ljust(WARNINGS_WIDTH)
+            segments = [Segment(fixed, header), *Strip([Segment(rest, header)]).crop(scroll_x, scroll_x + room)]
+            return Strip(segments).extend_cell_length(width)
+        position = scroll_y + y - 1
+        if position >= len(self.order):
+            return Strip.blank(width)
+        cells = self.row_cells(position)
+        base = Style(reverse=True) if position == self.cursor and self.has_focus else (
+            Style(bold=True) if position == self.cursor else Style())
+        warning = self.get_component_rich_style("parameter-table--warning", partial=True)
+        fixed, rest = self._cells(cells)
+        scrolled = Strip([Segment(rest, base), Segment(cells[-1].ljust(WARNINGS_WIDTH), base + warning)])
+        return Strip([Segment(fixed, base + Style(bold=True)), *scrolled.crop(scroll_x, scroll_x + room)]
+                     ).extend_cell_length(width)
 
     def on_focus(self) -> None:
         self.refresh()

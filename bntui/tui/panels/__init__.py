@@ -1,0 +1,13 @@
+"""The tabs of the model screen, in the order they appear: one module per panel."""
+
+from __future__ import annotations
+
+from bntui.tui.panels.diagnostics import DiagnosticsPanel
+from bntui.tui.panels.panel import Panel, PanelCommand
+from bntui.tui.panels.parameters import ParametersPanel
+from bntui.tui.panels.steps import StepsPanel
+
+#: Registering a panel is adding it here.
+PANELS: tuple[type[Panel], ...] = (StepsPanel, ParametersPanel, DiagnosticsPanel)
+
+__all__ = ["PANELS", "DiagnosticsPanel", "Panel", "PanelCommand", "ParametersPanel", "StepsPanel"]
