@@ -29,7 +29,12 @@ FOLDABLE = {
     "bn_dw": ("dw", "DepthwiseConv2D", "img"),
     "bn_dense": ("dense", "Dense", "vec"),
     "bn_conv1d": ("conv1d", "Conv1D", "seq"),
+    "bn_tconv": ("tconv", "Conv2DTranspose", "img"),
+    "bn_sep": ("sep", "SeparableConv2D", "img"),
 }
+
+#: Keras' creation order of each class's weights, as ``set_weights`` takes them.
+ROLE_ORDER = ("kernel", "depthwise_kernel", "pointwise_kernel", "bias")
 
 #: Folded against unfolded, both float32, in ulps at the sum of |terms| (|x|·|W'| + |b'|).
 #: Each path rounds the window's products and partial sums (at most K = 27 terms here; the
@@ -57,7 +62,7 @@ def _build(folder: Path) -> dict[str, Path]:
     layers = keras.layers
     img, seq, vec = keras.Input((7, 7, 3), name="img"), keras.Input((9, 3), name="seq"), keras.Input((5,), name="vec")
     bn = {name: layers.BatchNormalization(name=name) for name in
-          (*FOLDABLE, "bn_relu", "bn_add", "bn_shared")}
+          (*FOLDABLE, "bn_relu", "bn_add", "bn_shared", "bn_two_readers")}
     a = bn["bn_conv_bias"](layers.Conv2D(4, 3, name="conv_bias")(img))
     b = bn["bn_conv_nobias"](layers.Conv2D(4, 3, use_bias=False, name="conv_nobias")(img))
     c = bn["bn_dw"](layers.DepthwiseConv2D(3, depth_multiplier=2, name="dw")(img))
@@ -65,10 +70,14 @@ def _build(folder: Path) -> dict[str, Path]:
     e = bn["bn_conv1d"](layers.Conv1D(5, 3, name="conv1d")(seq))
     f = bn["bn_relu"](layers.Conv2D(4, 3, activation="relu", name="conv_relu")(img))
     g = bn["bn_add"](layers.Add(name="add")([a, b]))
+    t = bn["bn_tconv"](layers.Conv2DTranspose(3, 3, strides=2, name="tconv")(img))
+    sep = bn["bn_sep"](layers.SeparableConv2D(5, 3, depth_multiplier=2, name="sep")(img))
     shared = layers.Conv2D(4, 3, name="conv_shared")(img)
     h = bn["bn_shared"](shared)
+    two = layers.Conv2D(4, 3, name="conv_two")(img)
+    read_twice = [bn["bn_two_readers"](two), layers.ReLU(name="relu_reader")(two)]
     axis = layers.BatchNormalization(axis=1, name="bn_axis")(layers.Conv2D(5, 3, name="conv_axis")(img))
-    model = keras.Model([img, seq, vec], [c, d, e, f, g, h, shared, axis])
+    model = keras.Model([img, seq, vec], [c, d, e, f, g, h, shared, axis, t, sep, *read_twice])
     rng = np.random.default_rng(7)
     for layer in model.layers:
         if isinstance(layer, layers.BatchNormalization):
@@ -103,8 +112,10 @@ def test_feeding_kernels_are_the_models_own(fold_files: dict[str, Path], origina
     for bn_name, (conv_name, class_name, _) in FOLDABLE.items():
         found = feeding[bn_name]
         assert (found.name, found.class_name) == (conv_name, class_name)
-        for stored, keras_value in zip(found.weights.values(), original.get_layer(conv_name).get_weights()):
-            np.testing.assert_array_equal(stored, keras_value)
+        keras_weights = original.get_layer(conv_name).get_weights()
+        assert len(found.weights) == len(keras_weights)
+        for role, keras_value in zip([r for r in ROLE_ORDER if r in found.weights], keras_weights):
+            np.testing.assert_array_equal(found.weights[role], keras_value)
 
 
 @pytest.mark.parametrize("kind", ["keras", "h5"])
@@ -123,7 +134,7 @@ def test_folded_layers_match_keras_running_the_original(fold_files: dict[str, Pa
         x = inputs[input_name]
         folded_layer.build(x.shape)
         assert fold.folded is not None
-        roles = [r for r in ("kernel", "depthwise_kernel", "bias") if r in fold.folded]
+        roles = [r for r in ROLE_ORDER if r in fold.folded]
         folded_layer.set_weights([fold.folded[r] for r in roles])
         got = np.asarray(folded_layer(x))
         abs_layer = type(source).from_config({**config, "name": f"{conv_name}_terms", "dtype": "float64"})
@@ -137,7 +148,8 @@ def test_folded_layers_match_keras_running_the_original(fold_files: dict[str, Pa
 def test_refusals_say_why(fold_files: dict[str, Path]) -> None:
     model, layers, feeding = open_with_feeding(fold_files["keras"])
     reasons = {fold.path: fold.reason for fold in fold_layers(model.path, layers, feeding).layers if not fold.foldable}
-    assert set(reasons) == {"bn_relu", "bn_add", "bn_shared", "bn_axis"}
+    assert set(reasons) == {"bn_relu", "bn_add", "bn_shared", "bn_axis", "bn_two_readers"}
+    assert "also feeds relu_reader" in str(reasons["bn_two_readers"])
     assert "relu activation" in str(reasons["bn_relu"])
     assert "follows Add" in str(reasons["bn_add"]) and "pre-activation" in str(reasons["bn_add"])
     assert "also a model output" in str(reasons["bn_shared"])
@@ -202,3 +214,64 @@ def test_cli_fold_usage_errors(fold_files: dict[str, Path], tmp_path: Path) -> N
         with pytest.raises(SystemExit) as exc:
             main([str(fold_files["keras"]), *argv])
         assert exc.value.code == 2
+
+
+def test_keras2_layout_folds_as_tf_keras_runs_it() -> None:
+    """``conv/kernel:0`` names and ``axis: [3]``, in a file written by tf_keras itself."""
+    tf_keras = pytest.importorskip("tf_keras", reason="tf-keras is installed by the README's test command")
+    from conftest import SAMPLES
+
+    path = SAMPLES / "keras2_convnet.h5"
+    original = tf_keras.models.load_model(path, compile=False)
+    model, layers, feeding = open_with_feeding(path)
+    folds = fold_layers(model.path, layers, feeding).layers
+    assert [fold.foldable for fold in folds] == [True, True]
+    for fold in folds:
+        conv, bn = original.get_layer(str(fold.feeding_layer)), original.get_layer(fold.path)
+        for stored, keras_value in zip(feeding[fold.path].weights.values(), conv.get_weights()):
+            np.testing.assert_array_equal(stored, keras_value)
+        x = np.random.default_rng(9).normal(0, 1, (2, *original.input_shape[1:])).astype(np.float32)
+        conv_input, expected = tf_keras.Model(original.input, [conv.input, bn.output])(x, training=False)
+        folded_conv = type(conv).from_config({**conv.get_config(), "use_bias": True, "name": "folded"})
+        folded_conv.build(conv_input.shape)
+        assert fold.folded is not None
+        folded_conv.set_weights([fold.folded["kernel"], fold.folded["bias"]])
+        got = np.asarray(folded_conv(conv_input))
+        terms_conv = type(conv).from_config({**conv.get_config(), "use_bias": True, "name": "terms", "dtype": "float64"})
+        terms_conv.build(conv_input.shape)
+        terms_conv.set_weights([np.abs(fold.folded["kernel"]).astype(np.float64), np.abs(fold.folded["bias"]).astype(np.float64)])
+        terms = np.asarray(terms_conv(np.abs(np.asarray(conv_input, dtype=np.float64))))
+        assert term_scaled_ulp(got, np.asarray(expected), terms).max() <= FOLD_ULP
+
+
+def test_core_fold_and_port_modules_import_neither_tensorflow_nor_exporters() -> None:
+    """The analyses and the feeding-layer reader stay numpy + h5py; onnx and safetensors load
+    only when an export is written."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import bntui.core.feeding_layers, bntui.core.analysis.fold, bntui.core.analysis.port, "
+            "bntui.core.export_torch, bntui.core.export_onnx, bntui.cli.fold, bntui.cli.port, sys\n"
+            "print(' '.join(sorted(m.split('.')[0] for m in sys.modules)))")
+    loaded = set(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                                check=True).stdout.split())
+    assert "h5py" in loaded and not loaded & {"tensorflow", "keras", "tf_keras", "textual", "onnx", "safetensors", "torch"}
+
+
+def test_cli_fold_check_and_safetensors_export(fold_files: dict[str, Path], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from safetensors.numpy import load_file
+
+    out = tmp_path / "folded.safetensors"
+    argv = [str(fold_files["h5"]), "--fold", "--layer", "bn_sep", "--fold-check", "random:4", "--fold-export", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "bn_sep: foldable into SeparableConv2D 'sep'" in text and "folding changes the output by at most" in text
+    model, layers, feeding = open_with_feeding(fold_files["h5"], "bn_sep")
+    folded = fold_layers(model.path, layers, feeding).layers[0].folded
+    saved = load_file(str(out))
+    assert folded is not None and set(saved) == {f"sep/{role}" for role in folded}
+    for role, array in folded.items():
+        np.testing.assert_array_equal(saved[f"sep/{role}"], array)
