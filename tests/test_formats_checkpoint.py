@@ -1,0 +1,93 @@
+"""TF checkpoints: TF2 object-based (tf_keras ``save_weights``) and TF1 name-based (a Saver
+with its ``.meta`` graph), read without TensorFlow and checked against ``tf.train.load_checkpoint``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bntui.core.guarded_open import open_model_guarded
+from bntui.core.reader import open_model
+from formats_fixtures import Built, build, checkpoint_tensors
+
+pytestmark = pytest.mark.tensorflow
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return build(tmp_path_factory.getbasetemp() / "formats")
+
+
+def _arrays(layer: object) -> dict[str, np.ndarray]:
+    roles = ("gamma", "beta", "moving_mean", "moving_variance", "moving_stddev", "renorm_mean", "renorm_stddev")
+    return {role: getattr(layer, role) for role in roles if getattr(layer, role) is not None}
+
+
+def _same_bits(actual: np.ndarray, expected: np.ndarray) -> bool:
+    return actual.dtype == expected.dtype and actual.shape == expected.shape and actual.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("name", ["ckpt", "ckpt/w", "ckpt/w.index", "ckpt/w.data-00000-of-00001"])
+def test_tf2_checkpoint_opens_by_prefix_index_data_or_folder(built: Built, name: str) -> None:
+    model = open_model_guarded(built.path(name))
+    assert model.format == "TF2 checkpoint (object-based)"
+    assert sorted(layer.path for layer in model.layers) == ["bn_1", "cf_bn", "time_distributed", "top_bn"]
+
+
+def test_tf2_checkpoint_values_equal_keras_and_load_checkpoint(built: Built) -> None:
+    """Layer names come from the variables' full names; a TimeDistributed BN's variables are
+    named after the wrapper. Every tensor equals Keras' weight and TensorFlow's own read."""
+    model = open_model(built.path("ckpt"))
+    keras_path = {"bn_1": "encoder/bn_1", "top_bn": "top_bn", "time_distributed": "time_distributed/td_bn", "cf_bn": "cf_bn"}
+    for layer in model.layers:
+        expected = built.expected[keras_path[layer.path]]
+        assert _arrays(layer).keys() == expected.keys()
+        assert all(_same_bits(_arrays(layer)[role], array) for role, array in expected.items()), layer.path
+        assert {"axis", "epsilon", "momentum"} <= set(layer.assumed)
+    assert model.find("top_bn").renorm and model.find("top_bn").beta is None
+    # node ids of the four BN layers in the object graph, found by TF's own protobuf classes
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+    import tensorflow as tf
+
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(tf.train.load_checkpoint(str(built.path("ckpt/w"))).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    ids = {}
+    for node_id, node in enumerate(graph.nodes):
+        names = {child.local_name: child.node_id for child in node.children}
+        if "moving_mean" in names:
+            full = next(a.full_name for a in graph.nodes[names["moving_mean"]].attributes)
+            ids[full.rsplit("/", 1)[0]] = node_id
+    reference = checkpoint_tensors(built.path("ckpt/w"), ids)
+    for layer in model.layers:
+        assert reference[layer.path].keys() == _arrays(layer).keys()
+        assert all(_same_bits(array, reference[layer.path][role]) for role, array in _arrays(layer).items())
+
+
+@pytest.mark.parametrize("name", ["tf1", "tf1/model.ckpt", "tf1/model.ckpt.index", "tf1/model.ckpt.meta"])
+def test_tf1_checkpoint_takes_epsilon_and_layout_from_the_meta_graph(built: Built, name: str) -> None:
+    import tensorflow as tf
+
+    model = open_model(built.path(name))
+    assert model.format == "TF1 checkpoint (name-based)"
+    reader = tf.train.load_checkpoint(str(built.path("tf1/model.ckpt")))
+    assert sorted(layer.path for layer in model.layers) == sorted(built.tf1_expected)
+    for layer in model.layers:
+        for role, array in built.tf1_expected[layer.path].items():
+            assert _same_bits(_arrays(layer)[role], array)
+            assert _same_bits(_arrays(layer)[role], reader.get_tensor(f"{layer.path}/{role}"))
+    # the op stores epsilon as float32; bntui shows the decimal that was written
+    settings = {layer.path: (layer.epsilon, layer.axis, "epsilon" in layer.assumed) for layer in model.layers}
+    assert settings == {"batch_normalization": (0.002, -1, False), "block1/bn": (1e-5, 1, False)}
+
+
+def test_tf1_checkpoint_without_meta_assumes_defaults(built: Built, tmp_path: Path) -> None:
+    for path in built.path("tf1").iterdir():
+        if path.suffix != ".meta":
+            shutil.copy(path, tmp_path / path.name)
+    model = open_model(tmp_path / "model.ckpt")
+    assert {layer.epsilon for layer in model.layers} == {0.001}
+    assert all("epsilon" in layer.assumed for layer in model.layers)
+    assert any("no .meta graph" in note for note in model.notes)
