@@ -80,9 +80,22 @@ class FeedingLayer:
     bn_input_rank: int | None = None
 
 
+#: What h5py and zipfile raise on damaged files (as in :mod:`bntui.core.reader`).
+_DAMAGE = (OSError, KeyError, ValueError, RuntimeError, TypeError, IndexError, EOFError, zipfile.BadZipFile)
+
+
 def read_feeding_layers(path: str | os.PathLike[str], bn_paths: list[str]) -> dict[str, FeedingLayer]:
     """The feeding layer of each BN path, with its weights where its class has a kernel."""
-    file_path = Path(path)
+    try:
+        return _read(Path(path), bn_paths)
+    except ModelFileError:
+        raise
+    except _DAMAGE as err:
+        detail = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        raise ModelFileError(f"{path}: damaged file, reading the layers that feed BN layers ({detail})") from None
+
+
+def _read(file_path: Path, bn_paths: list[str]) -> dict[str, FeedingLayer]:
     with open(file_path, "rb") as raw:
         head = raw.read(4)
         raw.seek(0)

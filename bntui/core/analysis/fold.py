@@ -209,6 +209,8 @@ def _refusal(layer: BNLayer, feeding: FeedingLayer) -> str | None:
     if feeding.problem is not None:
         return feeding.problem
     name, class_name, config = feeding.path, feeding.class_name, feeding.config
+    if class_name == "InputLayer":
+        return f"the BN's input is the model input {name!r}: there is no layer to fold into"
     if class_name not in _SPATIAL:
         return (f"the BN follows {class_name} {name!r}, which has no kernel to fold into"
                 + (" (a pre-activation ResNet pattern)" if class_name in ("Add", "Concatenate", "Activation", "ReLU") else ""))
