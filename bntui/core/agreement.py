@@ -112,7 +112,7 @@ def tolerance(computation: Computation, mode: str, precision: str = "float32") -
 def _per_element(computation: Computation, result: ModeResult, values: np.ndarray) -> np.ndarray:
     """A per-channel (C,) or per-ghost-group (G, C) statistic, spread to the input's shape."""
     x, axis = computation.x, computation.axis
-    if result.ghost_groups is not None:
+    if result.ghost_groups is not None and np.ndim(values) == 2:
         groups = result.ghost_groups.astype(int)
         channel = np.indices(x.shape)[axis]
         return values[groups, channel]

@@ -164,6 +164,10 @@ def bn_settings(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]
     values["trainable"] = bool(values["trainable"])
     extra = variant_settings(config)
     values.update(extra)
+    if extra["virtual_batch_size"] and values["axis"] > 0:
+        # tf_keras shifts a built ghost-batch layer's axis by one for its extra virtual-batch
+        # dimension, and saves the shifted axis: undo it to get the input's axis.
+        values["axis"] -= 1
     return values, sources
 
 
