@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -156,7 +157,7 @@ class ParameterDiff:
     @property
     def channels_changed(self) -> tuple[int, ...]:
         """Channels whose values differ (NaN against NaN counts as equal; NaN against a number differs)."""
-        return tuple(int(k) for k in np.flatnonzero(self.abs_diff != 0))
+        return tuple(np.flatnonzero(self.abs_diff != 0).tolist())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -411,11 +412,11 @@ def _compare_pair(a: BNLayer, b: BNLayer, matched_by: str, index: dict[bytes, li
         return LayerPair(a, b, matched_by, tuple(findings), tuple(config_diff), None, None)
     wa, wb = _weights(a), _weights(b)
     same = {name: _same(wa[name], wb[name]) for name in PARAMETERS}
+    parameters = {name: _parameter_diff(name, wa[name], wb[name]) for name in PARAMETERS}
     if not all(same.values()):
-        findings = _weight_findings(a, b, wa, wb, same, index) + findings
+        findings = _weight_findings(a, b, wa, wb, same, parameters, index) + findings
     elif not findings:
         findings = [Finding("unchanged", "identical weights and settings")]
-    parameters = {name: _parameter_diff(name, wa[name], wb[name]) for name in PARAMETERS}
     moved = not all(same.values()) or any(change.setting == "epsilon" for change in config_diff)
     effect = _output_effect(a, b) if moved else None
     return LayerPair(a, b, matched_by, tuple(findings), tuple(config_diff), parameters, effect)
@@ -423,7 +424,7 @@ def _compare_pair(a: BNLayer, b: BNLayer, matched_by: str, index: dict[bytes, li
 
 def _weight_findings(
     a: BNLayer, b: BNLayer, wa: dict[str, np.ndarray], wb: dict[str, np.ndarray], same: dict[str, bool],
-    index: dict[bytes, list[str]],
+    parameters: dict[str, ParameterDiff], index: dict[bytes, list[str]],
 ) -> list[Finding]:
     """The findings explaining changed weights: a known pattern if one fits, else the generic ones."""
     if _is_initial(wb) and not _is_initial(wa):
@@ -457,22 +458,20 @@ def _weight_findings(
     statistics_changed = not (same["moving_mean"] and same["moving_variance"]) and not statistics_explained
     gamma_beta_changed = not (same["gamma"] and same["beta"]) and not gamma_beta_explained
     if gamma_beta_changed:
-        found.append(Finding("gamma_beta_changed", _changed_text(wa, wb, same, ("gamma", "beta", "moving_mean",
-                                                                                "moving_variance"))))
+        found.append(Finding("gamma_beta_changed", _changed_text(parameters, PARAMETERS)))
     elif statistics_changed:
         found.append(Finding("moving_statistics_changed",
-                             _changed_text(wa, wb, same, ("moving_mean", "moving_variance")) + "; gamma and beta "
+                             _changed_text(parameters, ("moving_mean", "moving_variance")) + "; gamma and beta "
                              + ("identical" if not gamma_beta_explained else "swapped")))
     return found
 
 
-def _changed_text(wa: dict[str, np.ndarray], wb: dict[str, np.ndarray], same: dict[str, bool],
-                  names: tuple[str, ...]) -> str:
+def _changed_text(parameters: dict[str, ParameterDiff], names: tuple[str, ...]) -> str:
     parts = []
     for name in names:
-        if not same[name]:
-            changed = len(_parameter_diff(name, wa[name], wb[name]).channels_changed)
-            parts.append(f"{name} in {changed} of {wa[name].size} channel{'s' if wa[name].size != 1 else ''}")
+        changed, total = len(parameters[name].channels_changed), parameters[name].abs_diff.size
+        if changed:
+            parts.append(f"{name} in {changed} of {total} channel{'s' if total != 1 else ''}")
     return "changed: " + ", ".join(parts)
 
 
@@ -596,9 +595,8 @@ def _output_effect(a: BNLayer, b: BNLayer) -> dict[str, OutputEffect]:
     """The inference output of both layers (float64) on zeros and on unit-normal samples, and how
     far apart they are: absolute, and in float32 ulps at the largest term summed into an output."""
     a, b = _with_shared_epsilon(a, b)
-    x = np.random.default_rng(NORMAL_SEED).standard_normal((NORMAL_SAMPLES, a.channels))
     effects = {}
-    for name, inputs in (("zeros", np.zeros((1, a.channels))), ("normal", x)):
+    for name, inputs in (("zeros", np.zeros((1, a.channels))), ("normal", _unit_normal(a.channels))):
         y_a, terms_a = _inference(a, inputs)
         y_b, terms_b = _inference(b, inputs)
         with np.errstate(all="ignore"):
@@ -609,6 +607,14 @@ def _output_effect(a: BNLayer, b: BNLayer) -> dict[str, OutputEffect]:
         channel = int(np.argmax(np.where(np.isnan(per_channel), np.inf, per_channel)))
         effects[name] = OutputEffect(name, _max(difference), _max(ulps), channel)
     return effects
+
+
+@lru_cache(maxsize=64)
+def _unit_normal(channels: int) -> np.ndarray:
+    """The unit-normal standard input for this many channels (the same for every layer of that width)."""
+    sample = np.random.default_rng(NORMAL_SEED).standard_normal((NORMAL_SAMPLES, channels))
+    sample.flags.writeable = False
+    return sample
 
 
 def _inference(layer: BNLayer, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
