@@ -54,6 +54,9 @@ class Recipe:
     beta: np.ndarray
     epsilon: np.ndarray
     denominator: str = "sqrt(var + eps)"
+    #: n when the mean and variance are the batch's own: a float32 framework sums n values
+    #: to get them, which adds rounding of the channel's largest term (see :func:`affine_terms`).
+    batch_samples: int = 0
 
     @cached_property
     def _scale(self) -> np.ndarray:
@@ -200,7 +203,14 @@ def affine_terms(recipe: Recipe, x: np.ndarray, axis: int) -> np.ndarray:
     s = recipe.scale()
     with np.errstate(all="ignore"):
         per_channel = np.maximum(np.abs(recipe.mean * s), np.abs(recipe.beta))
-        terms = np.maximum(np.abs(x * broadcast(s, x.ndim, axis)), broadcast(per_channel, x.ndim, axis))
+        scaled = np.abs(x * broadcast(s, x.ndim, axis))
+        terms = np.maximum(scaled, broadcast(per_channel, x.ndim, axis))
+        if recipe.batch_samples:
+            # The batch mean is a float32 sum of n values: its rounding grows like log2(n) ulps of
+            # the channel's largest |x * s| (pairwise reduction), for every output of the channel.
+            others = tuple(index for index in range(x.ndim) if index != axis)
+            widest = np.max(np.nan_to_num(scaled), axis=others, keepdims=True)
+            terms = np.maximum(terms, widest * (1.0 + np.log2(recipe.batch_samples)))
     return np.nan_to_num(terms, nan=0.0, posinf=np.finfo(np.float64).max)
 
 
@@ -224,7 +234,8 @@ def batch_statistics(recipe: Recipe, context: Context) -> list[tuple[Recipe, dic
         note = ("Keras does not do this for this layer: it is frozen (trainable=False), and a frozen layer runs in "
                 "inference mode even with training=True. Standalone Keras 2.0 to 2.3, PyTorch in train() and "
                 "converters that ignore the trainable flag do normalise it with the batch's statistics.")
-    return [(replace(recipe, mean=context.batch_mean, variance=context.batch_variance), {"samples": context.samples}, note)]
+    batch = replace(recipe, mean=context.batch_mean, variance=context.batch_variance, batch_samples=context.samples)
+    return [(batch, {"samples": context.samples}, note)]
 
 
 def batch_statistics_unbiased(recipe: Recipe, context: Context) -> list[tuple[Recipe, dict[str, Any], str]]:
@@ -238,7 +249,7 @@ def batch_statistics_unbiased(recipe: Recipe, context: Context) -> list[tuple[Re
     if n < 2:
         return []
     variance = context.batch_variance * n / (n - 1)
-    return [(replace(recipe, mean=context.batch_mean, variance=variance), {"samples": n}, "")]
+    return [(replace(recipe, mean=context.batch_mean, variance=variance, batch_samples=n), {"samples": n}, "")]
 
 
 def batch_standardisation(recipe: Recipe, context: Context) -> list[tuple[Recipe, dict[str, Any], str]]:
@@ -248,7 +259,9 @@ def batch_standardisation(recipe: Recipe, context: Context) -> list[tuple[Recipe
     yield [-1, 1]"), and Stack Overflow 47567655 ("the results are [-1, -1] and [1, 1]").
     """
     ones, zeros = np.ones_like(recipe.gamma), np.zeros_like(recipe.beta)
-    return [(replace(recipe, mean=context.batch_mean, variance=context.batch_variance, gamma=ones, beta=zeros), {}, "")]
+    standardised = replace(recipe, mean=context.batch_mean, variance=context.batch_variance, gamma=ones, beta=zeros,
+                           batch_samples=context.samples)
+    return [(standardised, {}, "")]
 
 
 def mean_variance_swapped(recipe: Recipe, context: Context) -> list[tuple[Recipe, dict[str, Any], str]]:

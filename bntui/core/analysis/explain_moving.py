@@ -84,12 +84,20 @@ def explain_moving_update(layer: BNLayer, batch: np.ndarray, mean: Given | None,
             raise InputValueError(f"{given.values.size} {name} values given; the layer has {layer.channels} channels")
     x = np.asarray(batch, dtype=np.float64)
     axis = resolve_axis(layer.axis, x.ndim)
+    if x.shape[axis] != layer.channels:
+        raise InputValueError(f"the batch has {x.shape[axis]} entries on axis {layer.axis}; the layer has {layer.channels} channels")
     reduce_axes = tuple(index for index in range(x.ndim) if index != axis)
     n = int(x.size // layer.channels)
     batch_mean = x.mean(axis=reduce_axes)
     shape = [1] * x.ndim
     shape[axis] = -1
-    batch_variance = np.square(x - batch_mean.reshape(shape)).mean(axis=reduce_axes)
+    squares = np.square(x - batch_mean.reshape(shape))
+    batch_variance = squares.mean(axis=reduce_axes)
+    # A float32 framework sums n values for each statistic: its rounding grows like log2(n)
+    # ulps of the largest value summed (pairwise reduction).
+    growth = 1.0 + np.log2(max(n, 1))
+    widest_x = np.abs(x).max(axis=reduce_axes) * growth
+    widest_square = squares.max(axis=reduce_axes) * growth
     m = float(layer.momentum)
     old_mean = layer.moving_mean.astype(np.float64)
     old_variance = layer.moving_variance.astype(np.float64)
@@ -99,8 +107,9 @@ def explain_moving_update(layer: BNLayer, batch: np.ndarray, mean: Given | None,
         with np.errstate(all="ignore"):
             estimate = rule.estimator(batch_variance, n, float(layer.epsilon))
             predicted = {"mean": old_mean * keep + batch_mean * take, "variance": old_variance * keep + estimate * take}
-            terms = {"mean": np.maximum(np.abs(old_mean * keep), np.abs(batch_mean * take)),
-                     "variance": np.maximum(np.abs(old_variance * keep), np.abs(estimate * take))}
+            terms = {"mean": np.maximum.reduce([np.abs(old_mean * keep), np.abs(batch_mean * take), widest_x * take]),
+                     "variance": np.maximum.reduce([np.abs(old_variance * keep), np.abs(estimate * take),
+                                                    widest_square * take])}
         entries.append(_score(rule, layer, n, predicted, terms, {"mean": mean, "variance": variance}))
     ranked = sorted(entries, key=lambda e: (not e.reproduces, e.closeness))
     if not ranked[0].reproduces:
