@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from formats_fixtures import Built, build, checkpoint_tensors
 
 from bntui.core.guarded_open import open_model_guarded
 from bntui.core.reader import open_model
-from formats_fixtures import Built, build, checkpoint_tensors
 
 pytestmark = pytest.mark.tensorflow
 
@@ -49,8 +49,8 @@ def test_tf2_checkpoint_values_equal_keras_and_load_checkpoint(built: Built) -> 
         assert {"axis", "epsilon", "momentum"} <= set(layer.assumed)
     assert model.find("top_bn").renorm and model.find("top_bn").beta is None
     # node ids of the four BN layers in the object graph, found by TF's own protobuf classes
-    from tensorflow.core.protobuf import trackable_object_graph_pb2
     import tensorflow as tf
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
 
     graph = trackable_object_graph_pb2.TrackableObjectGraph()
     graph.ParseFromString(tf.train.load_checkpoint(str(built.path("ckpt/w"))).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))

@@ -14,14 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
+from formats_fixtures import Built, build
 
 from bntui.core.errors import ModelFileError
 from bntui.core.guarded_open import open_model_guarded
 from bntui.core.io.protobuf_wire import Message, WireError
 from bntui.core.io.tensor_bundle import read_table
 from bntui.core.reader import open_model
-from conftest import ROOT
-from formats_fixtures import Built, build
 
 pytestmark = pytest.mark.tensorflow
 
@@ -167,7 +167,7 @@ def test_damaged_file_gives_one_clear_line(built: Built, tmp_path: Path, name: s
         open_model_guarded(path, timeout=10)
     assert message in str(caught.value) and "\n" not in str(caught.value)
     result = subprocess.run([sys.executable, "-m", "bntui", str(path), "--list"], capture_output=True, text=True,
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("bntui: ") and message in result.stderr
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
+from formats_fixtures import Built, build, checkpoint_tensors, keras_metadata_node_ids
 
 from bntui.core.errors import ModelFileError
 from bntui.core.guarded_open import open_model_guarded
 from bntui.core.io.savedmodel import CAPTURE_REFUSAL, FORMAT
 from bntui.core.reader import open_model
-from conftest import ROOT
-from formats_fixtures import Built, build, checkpoint_tensors, keras_metadata_node_ids
 
 pytestmark = pytest.mark.tensorflow
 
@@ -104,7 +104,7 @@ def test_capture_refusal_names_the_reason() -> None:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bntui", *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120, check=False)
 
 
 def test_cli_lists_and_verifies_a_savedmodel(built: Built) -> None:

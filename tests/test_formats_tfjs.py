@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from formats_fixtures import Built, build
 
 from bntui.core.errors import ModelFileError
 from bntui.core.reader import open_model
-from formats_fixtures import Built, build
 
 pytestmark = pytest.mark.tensorflow
 

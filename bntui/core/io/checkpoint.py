@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from bntui.core.errors import ModelFileError
-from bntui.core.io.object_graph import bn_layers_by_name, bn_layers_from_graph, group_by_name, read_object_graph, read_roles
+from bntui.core.io.object_graph import (
+    bn_layers_by_name,
+    bn_layers_from_graph,
+    group_by_name,
+    read_object_graph,
+    read_roles,
+)
 from bntui.core.io.protobuf_wire import Message, WireError
 from bntui.core.io.tensor_bundle import TensorBundle
 from bntui.core.layer_builder import build_layer, build_unconfigured
@@ -74,7 +80,7 @@ def read_checkpoint(prefix: Path, shown_path: str) -> ModelInfo:
 
 
 def _name_based(bundle: TensorBundle, fused: dict[str, tuple[float, int | None]], note: str) -> list[BNLayer]:
-    names = {key: key for key in bundle.keys()}
+    names = {key: key for key in bundle}
     if not fused:
         return bn_layers_by_name(bundle, names, note)
     layers = []

@@ -43,7 +43,7 @@ def read_object_graph(bundle: TensorBundle) -> list[GraphNode] | None:
     try:
         nodes: list[GraphNode] = []
         for proto in Message(values[0]).messages(1):
-            children = {}
+            children: dict[str, int] = {}
             for reference in proto.messages(1):
                 children.setdefault(reference.text(2), reference.varint(1))
             value_key = full_name = None

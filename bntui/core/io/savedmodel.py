@@ -21,10 +21,17 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from bntui.core.errors import ModelFileError
-from bntui.core.io.object_graph import GraphNode, bn_layers_by_name, bn_layers_from_graph, read_object_graph, read_roles, variable_keys
+from bntui.core.io.object_graph import (
+    GraphNode,
+    bn_layers_by_name,
+    bn_layers_from_graph,
+    read_object_graph,
+    read_roles,
+    variable_keys,
+)
 from bntui.core.io.protobuf_wire import LENGTH_DELIMITED, Message, WireError
 from bntui.core.io.tensor_bundle import TensorBundle
-from bntui.core.keras_config import BN_CLASS_NAMES, build_tree, bn_settings, dtype_name
+from bntui.core.keras_config import BN_CLASS_NAMES, bn_settings, build_tree, dtype_name
 from bntui.core.layer_builder import build_layer
 from bntui.core.model import BNLayer, ModelInfo
 
@@ -73,7 +80,7 @@ def read_savedmodel(directory: Path, shown_path: str) -> ModelInfo:
     with TensorBundle(variables) as bundle:
         graph = read_object_graph(bundle)
         if graph is None:  # a TF1 SavedModel: name-based variables, no object graph, no Keras metadata
-            layers = bn_layers_by_name(bundle, {key: key for key in bundle.keys()}, EXPORT_NOTE)
+            layers = bn_layers_by_name(bundle, {key: key for key in bundle}, EXPORT_NOTE)
             return ModelInfo(path=shown_path, format=f"{FORMAT} (TF1, no Keras config)", keras_version=None,
                              layers=tuple(layers), notes=(EXPORT_NOTE,))
         bn_nodes = [node for node in nodes if node.metadata.get("class_name") in BN_CLASS_NAMES]
@@ -95,8 +102,8 @@ def _configured_layers(bundle: TensorBundle, graph: list[GraphNode], nodes: list
     tree_order: dict[str, tuple[int, str | None]] = {}
     model_config = root.get("model_config")
     if isinstance(model_config, dict):
-        for index, (path, layer) in enumerate(build_tree(model_config).walk_bn()):
-            tree_order.setdefault("/".join(path), (index, layer.inbound))
+        for index, (names_path, config_layer) in enumerate(build_tree(model_config).walk_bn()):
+            tree_order.setdefault("/".join(names_path), (index, config_layer.inbound))
     version = root.get("keras_version")
     built: list[tuple[int, BNLayer]] = []
     for position, node in enumerate(bn_nodes):

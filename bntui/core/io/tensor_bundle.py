@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
 from bntui.core.errors import ModelFileError
 from bntui.core.io.protobuf_wire import Message, WireError, read_varint
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 #: Largest index file read into memory: an index holds one short entry per tensor.
 MAX_INDEX_BYTES = 64 * 1024**2
@@ -147,7 +152,7 @@ class TensorBundle:
         self._files: dict[int, BinaryIO] = {}
         self._layout_checked = False
 
-    def __enter__(self) -> TensorBundle:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -158,8 +163,9 @@ class TensorBundle:
             handle.close()
         self._files.clear()
 
-    def keys(self) -> list[str]:
-        return list(self._table)
+    def __iter__(self) -> Iterator[str]:
+        """The tensor keys, in the index's sorted order."""
+        return iter(self._table)
 
     def __contains__(self, key: str) -> bool:
         return key in self._table
@@ -196,7 +202,7 @@ class TensorBundle:
             if proto.signed(5) > 0 and not proto.has(7):
                 spans.append((proto.varint(3), proto.signed(4), proto.signed(5), key))
         spans.sort()
-        for (shard, start, size, key), (next_shard, next_start, _, next_key) in zip(spans, spans[1:]):
+        for (shard, start, size, key), (next_shard, next_start, _, next_key) in pairwise(spans):
             if shard == next_shard and start + size > next_start:
                 raise BundleError(
                     f"{self.prefix}.index: damaged bundle index: {key!r} and {next_key!r} overlap in shard {shard} "

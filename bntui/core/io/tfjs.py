@@ -31,7 +31,8 @@ _NUMPY = {"float32": "<f4", "int32": "<i4", "bool": "u1", "uint8": "u1", "uint16
           "int8": "i1", "int16": "<i2"}
 GRAPH_MODEL_REFUSAL = (
     "a TensorFlow.js graph model (a frozen TF graph: no Keras layers, BN survives only as FusedBatchNorm "
-    "ops or folded into convolutions); bntui reads TF.js layers models (format \"layers-model\")"
+    'ops or folded into convolutions); bntui reads TF.js layers models (format "layers-model")'
+
 )
 
 
@@ -80,9 +81,10 @@ def read_tfjs(json_path: Path, shown_path: str) -> ModelInfo:
     layers = _match(tree, _bn_groups(weights), read, str(version) if version else None)
     notes: tuple[str, ...] = ()
     if quantized:
-        notes = (f"quantized weights ({', '.join(sorted(quantized))}) were dequantized to float32: they differ "
-                 "from the trained values by up to half a quantization step",)
-        layers = [_with_note(layer, notes[0]) for layer in layers]
+        note = (f"quantized weights ({', '.join(sorted(quantized))}) were dequantized to float32: they differ "
+                "from the trained values by up to half a quantization step")
+        notes = (note,)
+        layers = [_with_note(layer, note) for layer in layers]
     return ModelInfo(path=shown_path, format="TensorFlow.js layers model", keras_version=str(version) if version else None,
                      layers=tuple(layers), model_name=tree.name if tree else None, notes=notes)
 
