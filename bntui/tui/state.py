@@ -70,9 +70,10 @@ class Selection:
     input: InputSource | None = None
 
     def with_layer(self, layer: BNLayer) -> Selection:
-        """Another layer, at channel 0; an input captured elsewhere does not follow it."""
-        kept = self.input if self.input is not None and self.input.fits(layer) else None
-        return replace(self, layer=layer, channel=0, input=kept)
+        """Another layer, at channel 0. The input stays: typed values and files are computed
+        through the new layer, and a captured input waits for its own layer to come back
+        (the Steps panel says so instead of computing it here)."""
+        return replace(self, layer=layer, channel=0)
 
     def with_channel(self, channel: int) -> Selection:
         """Another channel of the same layer, wrapped into range."""

@@ -62,7 +62,9 @@ class MainScreen(Screen[None]):
 
     COMMANDS = {LayerCommands, ScreenCommands}
     BINDINGS = [
-        Binding("i", "focus_input", "Input"),
+        # priority: handled as the key arrives, so the key typed right after it already goes
+        # to the input box (check_action turns it off while typing there, so "i" is typed)
+        Binding("i", "focus_input", "Input", priority=True),
         Binding("l", "focus_layers", "Layers"),
         Binding("n", "channel(1)", "Next channel", show=False),
         Binding("p", "channel(-1)", "Previous channel", show=False),

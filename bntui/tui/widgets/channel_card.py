@@ -18,6 +18,11 @@ from bntui.core.numbers import fmt
 from bntui.core.numerics import folded_float32, scale_float64
 
 
+def _plus(value: float, digits: int = 8) -> str:
+    """`` + 0.5`` or `` - 0.5``: a term of a sum as a person writes it."""
+    return f" - {fmt(-value, digits)}" if value < 0 else f" + {fmt(value, digits)}"
+
+
 class ChannelCard(Static):
     """Set ``bn_layer`` and ``channel`` to redraw."""
 
@@ -48,11 +53,10 @@ class ChannelCard(Static):
             for index, (name, value) in enumerate(line):
                 text.append(("\n" if number and not index else "  " if index else "") + f"{name} ", style=name_style)
                 text.append(value)
-        centred = f"x + {fmt(-mean)}" if mean < 0 else f"x - {fmt(mean)}"
         gamma_text = f"{fmt(gamma)} * " if gamma is not None else ""
-        beta_text = f" + {fmt(beta)}" if beta is not None else ""
-        text.append(f"\ny = {gamma_text}({centred}) / sqrt({fmt(var_eps)}){beta_text}"
-                    f" = x * {fmt(s32, 9)} + {fmt(offset32, 9)} [float32]", style="dim")
+        beta_text = _plus(beta) if beta is not None else ""
+        text.append(f"\ny = {gamma_text}(x{_plus(-mean)}) / sqrt({fmt(var_eps)}){beta_text}"
+                    f" = x * {fmt(s32, 9)}{_plus(offset32, 9)} [float32]", style="dim")
         warning = self.get_component_rich_style("channel-card--warning")
         for finding in diagnose(layer):
             if not finding.channels or k in finding.channels:
