@@ -221,6 +221,33 @@ def test_caffe_4885_torch_output_is_epsilon_1e5_against_keras_layer() -> None:
     assert first.parameters["epsilon"] in (1e-5, 1.001e-5)
 
 
+def test_timodenk_blog_tf_layers_inference() -> None:
+    """https://timodenk.com/blog/tensorflow-batch-normalization/ ("Using TensorFlow's Batch
+    Normalization Correctly"): a fresh tf.layers.batch_normalization turned [-10, 0, 10] into
+    [-9.995004, 0, 9.995004] without training=True."""
+    layer = _layer([0.0], [1.0], [1.0], [0.0], 0.001)
+    result = explain(layer, parse_for_layer("-10, 0, 10", 1, -1), typed("-9.995004, 0, 9.995004"))
+    assert (result.explanations[0].code, result.explanations[0].reproduces) == ("correct", True)
+
+
+def test_timodenk_blog_tf_layers_training() -> None:
+    """Same post: with training=True, [-1.2247357, 0, 1.2247357] (gamma 1 and beta 0, so the
+    batch's statistics and plain standardisation are the same computation)."""
+    layer = _layer([0.0], [1.0], [1.0], [0.0], 0.001)
+    result = explain(layer, parse_for_layer("-10, 0, 10", 1, -1), typed("-1.2247357, 0, 1.2247357"))
+    assert result.explanations[0].code in ("batch_statistics", "batch_standardisation")
+    assert result.explanations[0].reproduces
+
+
+def test_timodenk_blog_batch_of_one_collapses_to_beta() -> None:
+    """Same post: training=True on the batch [-10] gave [[0.]], which is beta."""
+    layer = _layer([0.0], [1.0], [1.0], [0.0], 0.001)
+    result = explain(layer, parse_for_layer("-10", 1, -1), typed("0."))
+    first = result.explanations[0]
+    assert first.code in ("batch_statistics", "batch_standardisation") and first.reproduces
+    assert "collapses to beta" in next(e.explanation for e in result.explanations if e.code == "batch_statistics")
+
+
 # --- the command line -------------------------------------------------------------------------------
 
 
@@ -245,6 +272,19 @@ def test_cli_got_file_and_csv(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert rows[0].startswith("rank,code,") and rows[1].startswith("1,epsilon_value,")
 
 
+def test_cli_moving_variance_after_one_step(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    layer = open_model(SEED).find("bn")
+    batch = np.array([[1.0], [5.0], [2.0], [0.0]])
+    np.save(tmp_path / "x.npy", batch)
+    # PyTorch's running_var update: momentum 1 - 0.99 = 0.01 and the unbiased batch variance.
+    after = 0.99 * float(layer.moving_variance[0]) + 0.01 * batch.var(ddof=1)
+    out = _bntui(str(SEED), "--layer", "bn", "--batch", str(tmp_path / "x.npy"),
+                 "--got-moving-variance", f"{after:.6f}", "--json")
+    assert out.returncode == 0, out.stderr
+    first = json.loads(out.stdout)["explanations"][0]
+    assert (first["code"], first["reproduces"]) == ("moving_update_unbiased", True)
+
+
 @pytest.mark.parametrize("args, code, message", [
     (("--layer", "bn", "--got", "1, 2"), 2, "needs the input"),
     (("--input", "1, 5", "--got", "1, 2"), 2, "needs --layer"),
@@ -252,6 +292,9 @@ def test_cli_got_file_and_csv(tmp_path) -> None:  # type: ignore[no-untyped-def]
     (("--layer", "bn", "--input", "1, 5", "--got", "1, x"), 1, "not a number"),
     (("--layer", "bn", "--input", "1, 5", "--got", "1, 2, 3"), 1, "3 values given"),
     (("--layer", "bn", "--input", "1, 5", "--got-file", "missing.npy"), 1, "no such file"),
+    (("--layer", "bn", "--batch", "x.npy"), 2, "--got-moving-mean or --got-moving-variance"),
+    (("--layer", "bn", "--input", "1, 5", "--got", "1, 2", "--got-moving-mean", "1"), 2, "give one"),
+    (("--layer", "bn", "--input", "1, 5", "--got-moving-mean", "1, 2"), 1, "2 moving mean values given"),
 ])
 def test_cli_bad_arguments_give_one_line(args: tuple[str, ...], code: int, message: str) -> None:
     out = _bntui(*args)

@@ -13,6 +13,7 @@ When nothing reproduces, an ``unexplained`` entry comes first and the closest fo
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,6 +35,8 @@ TIER_CORRECT, TIER_SINGLE, TIER_FITTED, TIER_PAIR = 0, 1, 2, 3
 PLAUSIBLE_EPSILON = (0.0, 1.0)
 #: Entries kept after the reproducing ones, for a person to see what came close.
 CLOSEST_SHOWN = 5
+#: Of those, how many the text output lists.
+CLOSEST_IN_TEXT = 3
 #: Values per channel of the input suggested to tell apart codes that give the same numbers.
 SEPARATING_SAMPLES = (-3.0, 0.0, 1.0, 10.0)
 
@@ -107,20 +110,29 @@ class ExplainResult:
         return rows
 
     def to_text(self) -> str:
-        """The ranked explanations for a person."""
+        """The best explanation in full, then one line per other candidate (JSON has them all)."""
         where = f", channel {self.channel}" if self.channel is not None else ""
         lines = [f"{self.layer_path}{where}: you {self.kind} {fmt_list(self.given.values)} "
                  f"for input {fmt_list(self.x)}",
                  f"tolerance: {self.given.describe()}", ""]
-        for rank, entry in enumerate(self.explanations, start=1):
-            if entry.code == UNEXPLAINED:
-                lines.append(f"{rank}. {entry.code}: {entry.title}")
-            else:
-                verdict = "reproduces" if entry.reproduces else "does not reproduce"
-                lines.append(f"{rank}. {entry.code}: {entry.title} ({verdict}; max |diff| {fmt(entry.max_abs_diff, 3)})")
-                lines.append(f"   values: {fmt_list(entry.values)}")
-            lines.append(f"   {entry.explanation}")
+        first, *rest = self.explanations
+        lines.append(f"1. {first.code}: {first.title}" + ("" if first.code == UNEXPLAINED else f" ({_verdict(first)})"))
+        if first.code != UNEXPLAINED:
+            lines.append(f"   values: {fmt_list(first.values)}")
+        lines.extend("   " + line for line in textwrap.wrap(first.explanation, 96))
+        also = [entry for entry in rest if entry.reproduces]
+        if also:
+            lines += ["", "also reproducing:"]
+            lines += [f"{rank}. {e.code}: {e.title} ({_verdict(e)})" for rank, e in enumerate(also, start=2)]
+        closest = [entry for entry in rest if not entry.reproduces][:CLOSEST_IN_TEXT]
+        if closest:
+            lines += ["", "closest that do not reproduce:"]
+            lines += [f"-  {e.code}: {e.title} ({_verdict(e)}), values {fmt_list(e.values)}" for e in closest]
         return "\n".join(lines)
+
+
+def _verdict(entry: Explanation) -> str:
+    return f"{'reproduces' if entry.reproduces else 'does not reproduce'}; max |diff| {fmt(entry.max_abs_diff, 3)}"
 
 
 def explain(layer: BNLayer, x: np.ndarray, given: Given, *, kind: str = "got", channel: int | None = None,
@@ -145,7 +157,10 @@ def explain(layer: BNLayer, x: np.ndarray, given: Given, *, kind: str = "got", c
     reproducing = [entry for entry in ranked if entry.reproduces]
     shown = reproducing + [entry for entry in ranked if not entry.reproduces][:CLOSEST_SHOWN]
     if len(reproducing) > 1:
-        shown[0] = replace(shown[0], explanation=shown[0].explanation + " " + _ambiguity(context, reproducing))
+        note = _ambiguity(context, reproducing)
+        if given.source == "digits":
+            note += " More digits of your values would also narrow it down."
+        shown[0] = replace(shown[0], explanation=f"{shown[0].explanation} {note}")
     if not reproducing:
         shown.insert(0, _unexplained(shown[0] if shown else None, given))
     return ExplainResult(layer.path, kind, computation.x, given, channel, tuple(shown))

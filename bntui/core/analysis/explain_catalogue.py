@@ -234,6 +234,9 @@ def batch_statistics(recipe: Recipe, context: Context) -> list[tuple[Recipe, dic
         note = ("Keras does not do this for this layer: it is frozen (trainable=False), and a frozen layer runs in "
                 "inference mode even with training=True. Standalone Keras 2.0 to 2.3, PyTorch in train() and "
                 "converters that ignore the trainable flag do normalise it with the batch's statistics.")
+    if context.samples == 1:
+        note += (" With one value per channel the batch variance is 0, so every output collapses to beta; "
+                 "TF's fused GPU kernel and PyTorch give NaN or refuse such a batch.")
     batch = replace(recipe, mean=context.batch_mean, variance=context.batch_variance, batch_samples=context.samples)
     return [(batch, {"samples": context.samples}, note)]
 
