@@ -52,7 +52,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int | None
     from bntui.core.feeding_layers import open_with_feeding
     from bntui.core.output import Kind, render
 
-    model, layers, feeding = open_with_feeding(args.model or str(DEMO_MODEL), args.layer)
+    model, layers, feeding = open_with_feeding(args.model or str(DEMO_MODEL), args.layer, with_weights=False)
     report = port_layers(model.path, layers, {path: found.bn_input_rank for path, found in feeding.items()})
     written: list[Path] = []
     if args.export_torch:

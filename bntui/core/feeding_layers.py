@@ -84,10 +84,13 @@ class FeedingLayer:
 _DAMAGE = (OSError, KeyError, ValueError, RuntimeError, TypeError, IndexError, EOFError, zipfile.BadZipFile)
 
 
-def read_feeding_layers(path: str | os.PathLike[str], bn_paths: list[str]) -> dict[str, FeedingLayer]:
-    """The feeding layer of each BN path, with its weights where its class has a kernel."""
+def read_feeding_layers(
+    path: str | os.PathLike[str], bn_paths: list[str], *, with_weights: bool = True
+) -> dict[str, FeedingLayer]:
+    """The feeding layer of each BN path, with its weights where its class has a kernel
+    (unless ``with_weights`` is False: the port view needs only the config)."""
     try:
-        return _read(Path(path), bn_paths)
+        return _read(Path(path), bn_paths, with_weights)
     except ModelFileError:
         raise
     except _DAMAGE as err:
@@ -95,7 +98,7 @@ def read_feeding_layers(path: str | os.PathLike[str], bn_paths: list[str]) -> di
         raise ModelFileError(f"{path}: damaged file, reading the layers that feed BN layers ({detail})") from None
 
 
-def _read(file_path: Path, bn_paths: list[str]) -> dict[str, FeedingLayer]:
+def _read(file_path: Path, bn_paths: list[str], with_weights: bool) -> dict[str, FeedingLayer]:
     with open(file_path, "rb") as raw:
         head = raw.read(4)
         raw.seek(0)
@@ -103,7 +106,8 @@ def _read(file_path: Path, bn_paths: list[str]) -> dict[str, FeedingLayer]:
             with zipfile.ZipFile(raw) as archive:
                 top = parse_config_json(read_small_member(archive, "config.json"))
                 with h5py.File(open_member(archive, raw, "model.weights.h5"), "r") as h5:
-                    return {bn: _find(top, bn, lambda found: _v3_weights(h5, top, found)) for bn in bn_paths}
+                    read = (lambda found: _v3_weights(h5, found)) if with_weights else _no_weights
+                    return {bn: _find(top, bn, read) for bn in bn_paths}
     with h5py.File(file_path, "r") as h5:
         config_text = text_attr(h5, "model_config")
         if config_text is None:
@@ -111,7 +115,8 @@ def _read(file_path: Path, bn_paths: list[str]) -> dict[str, FeedingLayer]:
                     for bn in bn_paths}
         top = parse_config_json(config_text)
         root = h5.get("model_weights", h5)
-        return {bn: _find(top, bn, lambda found: _legacy_weights(root, found)) for bn in bn_paths}
+        read = (lambda found: _legacy_weights(root, found)) if with_weights else _no_weights
+        return {bn: _find(top, bn, read) for bn in bn_paths}
 
 
 def _unknown(bn_path: str, problem: str) -> FeedingLayer:
@@ -285,7 +290,11 @@ def _legacy_weights(root: h5py.Group, found: _Located) -> dict[str, np.ndarray]:
     return {role: _read_array(group.get(name), f"{'/'.join(found.names)}/{role}") for role, name in zip(roles, listed)}
 
 
-def _v3_weights(h5: h5py.File, top: dict[str, Any], found: _Located) -> dict[str, np.ndarray]:
+def _no_weights(found: _Located) -> dict[str, np.ndarray]:
+    return {}
+
+
+def _v3_weights(h5: h5py.File, found: _Located) -> dict[str, np.ndarray]:
     """Weights of a Keras 3 file: ``layers/<group>/.../vars/<i>``, groups paired as the reader does."""
     group: h5py.Group = h5
     node = found.containers[0]
@@ -313,20 +322,21 @@ class _ReadWithFeeding(PendingRead):
     """The fork-guarded read of the model, extended to the feeding layers of some BN layers:
     their weights are HDF5 too, so they are read under the same deadline."""
 
-    def __init__(self, path: str | os.PathLike[str], layer: str | None) -> None:
-        self.layer = layer
+    def __init__(self, path: str | os.PathLike[str], layer: str | None, with_weights: bool) -> None:
+        self.layer, self.with_weights = layer, with_weights
         super().__init__(path)
 
     def _run(self) -> tuple[ModelInfo, list[BNLayer], dict[str, FeedingLayer]]:
         model = super()._run()
         layers = [model.find(self.layer)] if self.layer else list(model.layers)
-        return model, layers, read_feeding_layers(self.path, [layer.path for layer in layers])
+        return model, layers, read_feeding_layers(self.path, [layer.path for layer in layers],
+                                                  with_weights=self.with_weights)
 
 
 def open_with_feeding(
-    path: str | os.PathLike[str], layer: str | None = None
+    path: str | os.PathLike[str], layer: str | None = None, *, with_weights: bool = True
 ) -> tuple[ModelInfo, list[BNLayer], dict[str, FeedingLayer]]:
     """The model, its BN layers (or the one named ``layer``) and what feeds each, read in a
     forked child with a deadline (see :mod:`bntui.core.guarded_open`)."""
-    result: tuple[ModelInfo, list[BNLayer], dict[str, FeedingLayer]] = _ReadWithFeeding(path, layer).result()
+    result: tuple[ModelInfo, list[BNLayer], dict[str, FeedingLayer]] = _ReadWithFeeding(path, layer, with_weights).result()
     return result
