@@ -20,6 +20,9 @@ from typing import Any
 #: to call): never loaded without ``--unsafe``, although Keras ships them.
 CODE_CARRYING = frozenset({"Lambda", "__lambda__", "TFOpLambda", "SlicingOpLambda", "TensorFlowOpLayer"})
 
+#: Top-level parts of a stored config that loading with ``compile=False`` never deserialises.
+IGNORED_TOP_LEVEL = frozenset({"compile_config", "training_config"})
+
 #: The classes Keras 3 and tf_keras ship under layers, initializers, regularizers, constraints,
 #: models and dtype policies (collected from both packages' public namespaces), plus the
 #: markers their serialisers write for tuples and tensors.
@@ -66,10 +69,13 @@ def unsafe_objects(config: Any) -> tuple[str, ...]:
 
     Every JSON object with a ``class_name`` is checked: a code-carrying layer, a class Keras
     does not ship, a Keras 3 ``module`` outside ``keras``, or a ``registered_name`` of a
-    custom registration (``package>Class``) is reported. An empty tuple means safe. The walk is
-    iterative, so a deeply nested config cannot exhaust the stack.
+    custom registration (``package>Class``) is reported (the optimizer and losses of
+    ``compile_config`` are skipped: loading with ``compile=False`` never reads them). An empty
+    tuple means safe. The walk is iterative, so a deeply nested config cannot exhaust the stack.
     """
     found: list[str] = []
+    if isinstance(config, dict):
+        config = {key: value for key, value in config.items() if key not in IGNORED_TOP_LEVEL}
     stack: list[Any] = [config]
     while stack:
         node = stack.pop()

@@ -116,8 +116,9 @@ def import_tf_keras():  # type: ignore[no-untyped-def]
 
 
 def _is_safe_mode_refusal(err: BaseException) -> bool:
-    text = str(err)
-    return "safe_mode" in text or "lambda" in text.lower()
+    """Keras 3 refusing Lambda bytecode (its message names ``safe_mode``), not an unknown
+    class that merely has "Lambda" in its name (``TFOpLambda``)."""
+    return "safe_mode" in str(err)
 
 
 def stored_config(path: str | Path) -> dict[str, Any] | None:
