@@ -17,14 +17,14 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from statistics import median
 from pathlib import Path
+from statistics import median
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from build_models import DEFAULT_CACHE, build  # noqa: E402
-from run import measure  # noqa: E402
+from build_models import DEFAULT_CACHE, build
+from run import measure
 
 #: The issue's budget: comparing costs at most this many times listing both files.
 GOAL = 1.3

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from bntui.core.analysis.compare import CODES, MEANINGS, ModelComparison, compare_models
 from bntui.core.output import render
 from bntui.core.reader import open_model
-from conftest import ROOT
 
 pytestmark = pytest.mark.tensorflow
 
@@ -323,7 +323,8 @@ def test_csv_and_text(built: dict[str, Any]) -> None:
 
 def _bntui(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "bntui", *args], capture_output=True, text=True, cwd=ROOT, env=env)
+    argv = [sys.executable, "-m", "bntui", *args]
+    return subprocess.run(argv, check=False, capture_output=True, text=True, cwd=ROOT, env=env)
 
 
 def test_cli_compare_json_and_text(built: dict[str, Any]) -> None:

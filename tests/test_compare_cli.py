@@ -12,13 +12,13 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, SAMPLES
 
 
 def _bntui(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "bntui", *args], capture_output=True, text=True, cwd=ROOT, env=env)
+    argv = [sys.executable, "-m", "bntui", *args]
+    return subprocess.run(argv, check=False, capture_output=True, text=True, cwd=ROOT, env=env)
 
 
 def test_a_model_and_its_twin_in_the_other_format_are_unchanged() -> None:

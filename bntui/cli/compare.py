@@ -15,6 +15,7 @@ from bntui.core.errors import BntuiError
 if TYPE_CHECKING:
     from bntui.core.guarded_open import PendingRead
     from bntui.core.model import ModelInfo
+    from bntui.core.output import Kind
 
 #: Flags of the other paths that make no sense with --compare.
 _EXCLUSIVE = ("list", "layer", "input", "input_file", "model_input", "channel", "verify", "unsafe")
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int | None
 
     first, second = _results((PendingRead(args.model), PendingRead(args.compare)))
     comparison = compare_models(first, second)
-    kind = "json" if args.json else "csv" if args.csv else "text"
+    kind: Kind = "json" if args.json else "csv" if args.csv else "text"
     text = render(comparison, kind, indent=sys.stdout.isatty())
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0

@@ -38,8 +38,8 @@ MEANINGS: dict[str, str] = {
                                  "still updated, or of a forward pass run with training=True.",
     "gamma_beta_changed": "gamma or beta differ (usually the moving statistics too): the layer was trained further "
                           "or the weights come from another run.",
-    "statistics_reset": "The second file has moving mean 0 and variance 1 but kept the rest: the statistics were "
-                        "reset, and inference outputs are off until they are re-estimated.",
+    "statistics_reset": "The second file has moving mean 0 and variance 1 where the first has learned statistics: "
+                        "they were reset, and inference outputs are off until they are re-estimated.",
     "not_loaded": "The second file holds exactly Keras' initializers (gamma 1, beta 0, mean 0, variance 1): its "
                   "weights were never loaded, as by a load_weights(by_name=True) whose names matched nothing.",
     "mean_variance_swapped": "The second file's moving mean is the first's variance and the other way round: a "
@@ -259,7 +259,7 @@ class ModelComparison:
 
     def largest_effects(self, limit: int = LARGEST_SHOWN) -> list[LayerPair]:
         """Pairs whose output moves, largest move on the unit-normal input first (NaN first of all)."""
-        moved = [p for p in self.pairs if p.output_effect and not p.output_effect["normal"].max_abs_diff == 0]
+        moved = [p for p in self.pairs if p.output_effect and p.output_effect["normal"].max_abs_diff != 0]
 
         def key(pair: LayerPair) -> float:
             value = pair.output_effect["normal"].max_abs_diff if pair.output_effect else 0.0
@@ -458,7 +458,8 @@ def _weight_findings(
     statistics_changed = not (same["moving_mean"] and same["moving_variance"]) and not statistics_explained
     gamma_beta_changed = not (same["gamma"] and same["beta"]) and not gamma_beta_explained
     if gamma_beta_changed:
-        found.append(Finding("gamma_beta_changed", _changed_text(parameters, PARAMETERS)))
+        names = PARAMETERS if statistics_changed else ("gamma", "beta")
+        found.append(Finding("gamma_beta_changed", _changed_text(parameters, names)))
     elif statistics_changed:
         found.append(Finding("moving_statistics_changed",
                              _changed_text(parameters, ("moving_mean", "moving_variance")) + "; gamma and beta "
