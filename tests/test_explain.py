@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from conftest import ROOT, SEED
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +25,6 @@ from bntui.core.input_parse import parse_for_layer
 from bntui.core.model import BNLayer
 from bntui.core.reader import open_model
 from bntui.core.tolerance import exact, typed
-from conftest import ROOT, SEED
 
 X = np.array([1.0, 5.0])
 
@@ -94,13 +94,13 @@ def test_expected_minus_one_one_is_plain_standardisation(seed: BNLayer) -> None:
 
 
 def test_training_mode_says_why_the_mode_was_on(seed: BNLayer) -> None:
-    m, v, g, b, e = _params(seed)
+    _m, _v, g, b, e = _params(seed)
     result = explain(seed, _x(seed), exact(bn(X, 3.0, 4.0, g, b, e)))
     assert "training=True" in result.explanations[0].explanation
 
 
 def test_a_solved_epsilon_is_reported(seed: BNLayer) -> None:
-    m, v, g, b, e = _params(seed)
+    m, v, g, b, _e = _params(seed)
     result = explain(seed, _x(seed), exact(bn(X, m, v, g, b, 3e-4)))
     first = result.explanations[0]
     assert first.code == "epsilon_value" and first.reproduces
@@ -109,7 +109,7 @@ def test_a_solved_epsilon_is_reported(seed: BNLayer) -> None:
 
 
 def test_two_mistakes_together_rank_after_single_ones(seed: BNLayer) -> None:
-    m, v, g, b, e = _params(seed)
+    _m, _v, g, b, _e = _params(seed)
     got = bn(X, X.mean(), X.var(ddof=1), g, b, 1e-5)  # a PyTorch port: eps 1e-5 and torch.var
     result = explain(seed, _x(seed), exact(got))
     assert result.explanations[0].code == "batch_statistics_unbiased+epsilon_value"
@@ -166,7 +166,7 @@ def test_codes_in_json_are_the_contract(seed: BNLayer) -> None:
 
 def _layer(mean: list[float], var: list[float], gamma: list[float] | None, beta: list[float] | None, eps: float,
            axis: int = -1) -> BNLayer:
-    f32 = lambda a: np.array(a, dtype=np.float32)  # noqa: E731 - as Keras printed them: float32 weights
+    f32 = lambda a: np.array(a, dtype=np.float32)
     return BNLayer("bn", "bn", axis, eps, 0.99, beta is not None, gamma is not None, f32(mean), f32(var),
                    None if gamma is None else f32(gamma), None if beta is None else f32(beta))
 
@@ -252,7 +252,7 @@ def test_timodenk_blog_batch_of_one_collapses_to_beta() -> None:
 
 
 def _bntui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bntui", *args], cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "bntui", *args], cwd=ROOT, capture_output=True, text=True, check=False)
 
 
 def test_cli_expected_on_the_demo_ranks_batch_standardisation_first() -> None:
@@ -264,7 +264,7 @@ def test_cli_expected_on_the_demo_ranks_batch_standardisation_first() -> None:
 
 def test_cli_got_file_and_csv(tmp_path) -> None:  # type: ignore[no-untyped-def]
     layer = open_model(SEED).find("bn")
-    m, v, g, b, e = _params(layer)
+    m, v, g, b, _e = _params(layer)
     np.save(tmp_path / "y.npy", bn(X, m, v, g, b, 0.0))
     out = _bntui(str(SEED), "--layer", "bn", "--input", "1, 5", "--got-file", str(tmp_path / "y.npy"), "--csv")
     assert out.returncode == 0, out.stderr

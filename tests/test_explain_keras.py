@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SEED_VALUES
 
 from bntui.core.analysis.explain import explain
 from bntui.core.analysis.explain_moving import explain_moving_update
 from bntui.core.model import BNLayer, ModelInfo
 from bntui.core.reader import open_model
 from bntui.core.tolerance import exact, typed
-from conftest import SEED_VALUES
 
 pytestmark = pytest.mark.tensorflow
 
@@ -171,7 +171,10 @@ def test_frozen_layer_in_training_mode_is_correct(tmp_path: Path) -> None:
     assert "frozen" in result.explanations[0].explanation
 
 
-def _bn(x: np.ndarray, mean: np.ndarray, var: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
+Vector = np.ndarray | float
+
+
+def _bn(x: np.ndarray, mean: Vector, var: Vector, gamma: Vector, beta: Vector, eps: float) -> np.ndarray:
     """The textbook formula on channels-last data, written out independently of bntui."""
     return gamma * (x - mean) / np.sqrt(var + eps) + beta
 
@@ -225,7 +228,8 @@ def _with_mean(layer: BNLayer, mean: np.ndarray) -> BNLayer:
 def test_other_layer_weights_names_the_layer(cases: dict[str, Case]) -> None:
     case = cases["conv64"]
     other = case.model.find("bn_b")
-    got = _bn(case.x, *_weights(other), case.layer.epsilon)
+    m, v, g, b = _weights(other)
+    got = _bn(case.x, m, v, g, b, case.layer.epsilon)
     result = explain(case.layer, case.x, exact(got), model=case.model)
     first = result.explanations[0]
     assert (first.code, first.reproduces, first.parameters["layer"]) == ("other_layer_weights", True, other.path)

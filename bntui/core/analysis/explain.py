@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 
 from bntui.core.analysis.explain_catalogue import (
-    CATALOGUE, CORRECT, KNOWN_EPSILONS, UNEXPLAINED, Context, Mistake, Recipe, Variant,
+    CATALOGUE,
+    CORRECT,
+    KNOWN_EPSILONS,
+    UNEXPLAINED,
+    Context,
+    Mistake,
+    Recipe,
+    Variant,
 )
 from bntui.core.errors import InputValueError
 from bntui.core.input_parse import resolve_axis, shape_for_layer
@@ -112,9 +119,8 @@ class ExplainResult:
     def to_text(self) -> str:
         """The best explanation in full, then one line per other candidate (JSON has them all)."""
         where = f", channel {self.channel}" if self.channel is not None else ""
-        lines = [f"{self.layer_path}{where}: you {self.kind} {fmt_list(self.given.values)} "
-                 f"for input {fmt_list(self.x)}",
-                 f"tolerance: {self.given.describe()}", ""]
+        heading = f"{self.layer_path}{where}: you {self.kind} {fmt_list(self.given.values)} for input {fmt_list(self.x)}"
+        lines = [heading, f"tolerance: {self.given.describe()}", ""]
         first, *rest = self.explanations
         lines.append(f"1. {first.code}: {first.title}" + ("" if first.code == UNEXPLAINED else f" ({_verdict(first)})"))
         if first.code != UNEXPLAINED:
@@ -242,11 +248,11 @@ def _fitted_epsilon(context: Context, given: Given, channel: int | None, right: 
     (least squares over the channel's values), and keep epsilons in the plausible range."""
     computation = context.computation
     channels = [channel] if channel is not None else list(range(context.layer.channels))
-    got = given.values.reshape(computation.x.shape) if channel is None else None
+    got = given.values.reshape(computation.x.shape) if channel is None else given.values
     solved = np.full(context.layer.channels, np.nan)
     for c in channels:
         x = computation.channel_values(computation.x, c)
-        y = given.values if channel is not None else computation.channel_values(got, c)
+        y = got if channel is not None else computation.channel_values(got, c)
         a = right.gamma[c] * (x - right.mean[c])
         b = y - right.beta[c]
         denominator = float(np.dot(a, a))
@@ -404,7 +410,7 @@ def _typed(table: np.ndarray, channels: int) -> str:
 def _json_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in parameters.items():
-        out[key] = to_json_value(value) if isinstance(value, float | np.floating | np.ndarray) else value
+        out[key] = to_json_value(np.asarray(value)) if isinstance(value, float | np.floating | np.ndarray) else value
     return out
 
 

@@ -129,7 +129,7 @@ class Context:
     def right_recipe(self) -> Recipe:
         """Keras' inference formula with the layer's own weights."""
         layer = self.layer
-        as64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
+        as64 = lambda a: np.asarray(a, dtype=np.float64)
         return Recipe(as64(layer.moving_mean), as64(layer.moving_variance), as64(layer.gamma_or_one),
                       as64(layer.beta_or_zero), np.full(layer.channels, float(layer.epsilon)))
 
@@ -388,7 +388,7 @@ def other_layer_weights(recipe: Recipe, context: Context) -> list[tuple[Recipe, 
     for other in context.model.layers:
         if other.path == context.layer.path or other.channels != context.layer.channels:
             continue
-        as64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
+        as64 = lambda a: np.asarray(a, dtype=np.float64)
         changed = replace(recipe, mean=as64(other.moving_mean), variance=as64(other.moving_variance),
                           gamma=as64(other.gamma_or_one), beta=as64(other.beta_or_zero))
         variants.append((changed, {"layer": other.path}, f"These are the weights of {other.path}."))
@@ -407,7 +407,7 @@ def float16(context: Context) -> list[Variant]:
     """
     layer = context.layer
     axis = context.computation.axis
-    as16 = lambda a: np.asarray(a, dtype=np.float64).astype(np.float16)  # noqa: E731
+    as16 = lambda a: np.asarray(a, dtype=np.float64).astype(np.float16)
     weights16 = replace(layer, moving_mean=as16(layer.moving_mean), moving_variance=as16(layer.moving_variance),
                         gamma=None if layer.gamma is None else as16(layer.gamma),
                         beta=None if layer.beta is None else as16(layer.beta))
@@ -420,7 +420,7 @@ def float16(context: Context) -> list[Variant]:
         return y.astype(np.float16).astype(np.float64), np.zeros(x.shape)
 
     def throughout(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        h = lambda a: broadcast(as16(a), x.ndim, axis)  # noqa: E731
+        h = lambda a: broadcast(as16(a), x.ndim, axis)
         with np.errstate(all="ignore"):
             x_hat = (x.astype(np.float16) - h(layer.moving_mean)) / np.sqrt(h(layer.moving_variance) + np.float16(layer.epsilon))
             y = x_hat * h(layer.gamma_or_one) + h(layer.beta_or_zero)

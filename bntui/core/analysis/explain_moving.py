@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bntui.core.analysis.explain import TIER_SINGLE, Explanation, ExplainResult
+from bntui.core.analysis.explain import TIER_SINGLE, ExplainResult, Explanation
 from bntui.core.analysis.explain_catalogue import UNEXPLAINED
 from bntui.core.errors import InputValueError
 from bntui.core.input_parse import resolve_axis
