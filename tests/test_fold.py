@@ -275,3 +275,41 @@ def test_cli_fold_check_and_safetensors_export(fold_files: dict[str, Path], tmp_
     assert folded is not None and set(saved) == {f"sep/{role}" for role in folded}
     for role, array in folded.items():
         np.testing.assert_array_equal(saved[f"sep/{role}"], array)
+
+
+@pytest.mark.parametrize("name", ["nested.keras", "nested.h5"])
+def test_nested_models_fold_with_their_own_kernels(name: str) -> None:
+    """Sub-models: ``layers/sequential/layers/dense/vars`` in a .keras, ``encoder/enc_dense/kernel`` in an .h5."""
+    from conftest import SAMPLES
+
+    original = _keras().saving.load_model(SAMPLES / name, compile=False)
+    model, layers, feeding = open_with_feeding(SAMPLES / name)
+    folds = {fold.path: fold for fold in fold_layers(model.path, layers, feeding).layers}
+    assert {path for path, fold in folds.items() if fold.foldable} == {"encoder/bn_1", "decoder/bn_1", "decoder/head/bn_head"}
+    assert "Sequential 'decoder'" in str(folds["top_bn"].reason)
+    for path in ("encoder/bn_1", "decoder/bn_1", "decoder/head/bn_head"):
+        *containers, _ = str(folds[path].feeding_layer).split("/")
+        layer = original
+        for part in str(folds[path].feeding_layer).split("/"):
+            layer = layer.get_layer(part)
+        assert containers and list(feeding[path].weights) == ["kernel", "bias"]
+        for stored, keras_value in zip(feeding[path].weights.values(), layer.get_weights()):
+            np.testing.assert_array_equal(stored, keras_value)
+
+
+def test_damaged_kernel_gives_one_line(fold_files: dict[str, Path], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """BN weights intact, a listed kernel missing: only the feeding-layer read can notice."""
+    import shutil
+
+    import h5py
+
+    damaged = tmp_path / "damaged.h5"
+    shutil.copy(fold_files["h5"], damaged)
+    with h5py.File(damaged, "r+") as h5:
+        group = h5["model_weights/conv_bias"]
+        kernel = next(name for name in group.attrs["weight_names"] if "kernel" in str(name))
+        del group[kernel.decode() if isinstance(kernel, bytes) else kernel]
+    assert main([str(damaged), "--fold"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("bntui: ") and err.count("\n") == 1 and "conv_bias/kernel" in err
