@@ -128,7 +128,7 @@ def test_cli_port_usage_errors(tmp_path: Path) -> None:
     existing = tmp_path / "there.onnx"
     existing.write_bytes(b"")
     for argv in (["--port", "--input", "1"], ["--export-onnx", str(existing)], ["--export-torch", str(tmp_path / "x.pt")],
-                 ["--export-onnx", str(tmp_path / "missing" / "x.onnx")]):
+                 ["--export-onnx", str(tmp_path / "missing" / "x.onnx")], ["--port", "--fold"]):
         with pytest.raises(SystemExit) as exc:
             main([str(SEED), *argv])
         assert exc.value.code == 2

@@ -41,6 +41,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int | None
     given = [f"--{flag.replace('_', '-')}" for flag in _STEP_FLAGS if getattr(args, flag, None) not in (None, False)]
     if given:
         parser.error(f"--port and the exports take no {', '.join(given)}")
+    if getattr(args, "fold", False):
+        parser.error("give --port (with its exports) or --fold, not both")
     if args.export_torch:
         check_new_file(parser, "--export-torch", args.export_torch, (".safetensors",))
         check_new_file(parser, "--export-torch", args.export_torch + ".json", (".json",))
