@@ -10,8 +10,9 @@ say nothing reliable about which layer owns a tensor: the graph does.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -33,16 +34,38 @@ class GraphNode:
     full_name: str | None
 
 
-def read_object_graph(bundle: TensorBundle) -> list[GraphNode] | None:
-    """The checkpoint's object graph, or None for a name-based (TF1) checkpoint."""
-    if OBJECT_GRAPH_KEY not in bundle:
-        return None
-    values = bundle.strings(OBJECT_GRAPH_KEY)
-    if len(values) != 1:
-        raise ModelFileError(f"{bundle.prefix}: the object graph tensor holds {len(values)} values, not 1")
-    try:
-        nodes: list[GraphNode] = []
-        for proto in Message(values[0]).messages(1):
+class ObjectGraph(Sequence[GraphNode]):
+    """The nodes of an object graph, each decoded when first asked for: a SavedModel's graph
+    holds thousands of nodes (functions, signatures...), and a BN layer needs five of them."""
+
+    def __init__(self, data: bytes, where: str) -> None:
+        self._where = where
+        try:
+            self._raw = Message(data).raw(1)
+        except WireError as err:
+            raise ModelFileError(f"{where}: damaged checkpoint object graph ({err})") from None
+        self._decoded: dict[int, GraphNode] = {}
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    @overload
+    def __getitem__(self, index: int) -> GraphNode: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[GraphNode]: ...
+
+    def __getitem__(self, index: int | slice) -> GraphNode | Sequence[GraphNode]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        node = self._decoded.get(index)
+        if node is None:
+            node = self._decoded[index] = self._decode(index)
+        return node
+
+    def _decode(self, index: int) -> GraphNode:
+        try:
+            proto = Message(self._raw[index])
             children: dict[str, int] = {}
             for reference in proto.messages(1):
                 children.setdefault(reference.text(2), reference.varint(1))
@@ -50,16 +73,24 @@ def read_object_graph(bundle: TensorBundle) -> list[GraphNode] | None:
             for attribute in proto.messages(2):
                 if attribute.text(1) == "VARIABLE_VALUE":
                     value_key, full_name = attribute.text(3), attribute.text(2)
-            nodes.append(GraphNode(children=children, value_key=value_key, full_name=full_name))
-    except WireError as err:
-        raise ModelFileError(f"{bundle.prefix}: damaged checkpoint object graph ({err})") from None
-    for node in nodes:
-        if any(child >= len(nodes) for child in node.children.values()):
-            raise ModelFileError(f"{bundle.prefix}: the checkpoint object graph refers to a node it does not have")
-    return nodes
+        except WireError as err:
+            raise ModelFileError(f"{self._where}: damaged checkpoint object graph ({err})") from None
+        if any(child >= len(self._raw) for child in children.values()):
+            raise ModelFileError(f"{self._where}: the checkpoint object graph refers to a node it does not have")
+        return GraphNode(children=children, value_key=value_key, full_name=full_name)
 
 
-def variable_keys(nodes: list[GraphNode], node_id: int) -> dict[str, str]:
+def read_object_graph(bundle: TensorBundle) -> ObjectGraph | None:
+    """The checkpoint's object graph, or None for a name-based (TF1) checkpoint."""
+    if OBJECT_GRAPH_KEY not in bundle:
+        return None
+    values = bundle.strings(OBJECT_GRAPH_KEY)
+    if len(values) != 1:
+        raise ModelFileError(f"{bundle.prefix}: the object graph tensor holds {len(values)} values, not 1")
+    return ObjectGraph(values[0], str(bundle.prefix))
+
+
+def variable_keys(nodes: Sequence[GraphNode], node_id: int) -> dict[str, str]:
     """Role -> tensor key for the BN variables that are children of one node."""
     children = nodes[node_id].children
     keys: dict[str, str] = {}
@@ -75,7 +106,7 @@ def read_roles(bundle: TensorBundle, keys: dict[str, str]) -> dict[str, np.ndarr
     return {role: bundle.tensor(key) for role, key in keys.items()}
 
 
-def object_paths(nodes: list[GraphNode]) -> dict[int, str]:
+def object_paths(nodes: Sequence[GraphNode]) -> dict[int, str]:
     """Each node's first path of local names from the root, breadth first."""
     paths = {0: ""} if nodes else {}
     queue = deque([0] if nodes else [])
@@ -88,7 +119,7 @@ def object_paths(nodes: list[GraphNode]) -> dict[int, str]:
     return paths
 
 
-def bn_layers_from_graph(bundle: TensorBundle, nodes: list[GraphNode], note: str) -> list[BNLayer]:
+def bn_layers_from_graph(bundle: TensorBundle, nodes: Sequence[GraphNode], note: str) -> list[BNLayer]:
     """BN layers of an object-based checkpoint without a config: every node with a moving mean
     and a moving variance among its children, named after its variables (``bn_1/gamma``)."""
     candidates = [(node_id, keys) for node_id in range(len(nodes))
@@ -104,7 +135,7 @@ def bn_layers_from_graph(bundle: TensorBundle, nodes: list[GraphNode], note: str
     return layers
 
 
-def _layer_name(nodes: list[GraphNode], node_id: int) -> str | None:
+def _layer_name(nodes: Sequence[GraphNode], node_id: int) -> str | None:
     """``bn_1`` from the full name ``bn_1/moving_mean`` of the layer's moving mean."""
     child = nodes[node_id].children["moving_mean"]
     full_name = nodes[child].full_name or ""
@@ -112,7 +143,7 @@ def _layer_name(nodes: list[GraphNode], node_id: int) -> str | None:
     return prefix if prefix and role == "moving_mean" else None
 
 
-def _named_variables(nodes: list[GraphNode]) -> dict[str, str]:
+def _named_variables(nodes: Sequence[GraphNode]) -> dict[str, str]:
     """Full variable name -> key, once per variable (Keras 3 exports list each one twice)."""
     named: dict[str, str] = {}
     for node in nodes:

@@ -28,6 +28,8 @@ class WireError(ValueError):
 
 def read_varint(data: memoryview, pos: int) -> tuple[int, int]:
     """The varint starting at ``pos`` and the position after it (at most 10 bytes)."""
+    if pos < len(data) and data[pos] < 0x80:  # most are one byte: keys, lengths, small ids
+        return data[pos], pos + 1
     result = 0
     for shift in range(0, 70, 7):
         if pos >= len(data):

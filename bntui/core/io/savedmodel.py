@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -96,7 +97,7 @@ def read_savedmodel(directory: Path, shown_path: str) -> ModelInfo:
                      layers=tuple(layers), model_name=model_name)
 
 
-def _configured_layers(bundle: TensorBundle, graph: list[GraphNode], nodes: list[MetadataNode],
+def _configured_layers(bundle: TensorBundle, graph: Sequence[GraphNode], nodes: list[MetadataNode],
                        bn_nodes: list[MetadataNode], root: dict[str, Any]) -> list[BNLayer]:
     names = {node.node_path: str(node.metadata.get("name", "")) for node in nodes}
     tree_order: dict[str, tuple[int, str | None]] = {}
