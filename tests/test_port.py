@@ -133,3 +133,11 @@ def test_cli_port_usage_errors(tmp_path: Path) -> None:
             main([str(SEED), *argv])
         assert exc.value.code == 2
     assert existing.read_bytes() == b""
+
+
+def test_a_missing_export_package_is_one_line_saying_how_to_install_it() -> None:
+    from bntui.core.errors import BntuiError
+    from bntui.core.export_torch import import_writer
+
+    with pytest.raises(BntuiError, match="pip install no-such-writer"):
+        import_writer("bntui_no_such_writer_module", "no-such-writer")

@@ -83,11 +83,10 @@ def _write(path: Path, arrays: dict[str, Any]) -> None:
 
     import numpy as np
 
-    from bntui.core.export_torch import write_new
+    from bntui.core.export_torch import import_writer, write_new
 
     if path.suffix.lower() == ".safetensors":
-        from safetensors.numpy import save
-
+        save = import_writer("safetensors.numpy", "safetensors").save
         write_new(path, save(arrays, metadata={"producer": "bntui fold"}))
         return
     buffer = io.BytesIO()

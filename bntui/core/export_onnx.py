@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bntui.core.errors import BntuiError
-from bntui.core.export_torch import write_new
+from bntui.core.export_torch import import_writer, write_new
 
 if TYPE_CHECKING:
     from bntui.core.analysis.port import LayerPort
@@ -71,8 +71,7 @@ def build_model(ports: list[LayerPort]) -> Any:
 
 def export_onnx(ports: list[LayerPort], path: str | Path) -> Path:
     """Check and write the ONNX file; return its path."""
-    import onnx
-
+    onnx = import_writer("onnx", "onnx")
     model = build_model(ports)
     try:
         onnx.checker.check_model(model)

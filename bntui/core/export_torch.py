@@ -61,6 +61,16 @@ def sidecar(ports: list[LayerPort], tensors: dict[str, np.ndarray], source: str)
     }
 
 
+def import_writer(module: str, package: str) -> Any:
+    """An optional export package, or a one-line message saying how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise BntuiError(f"this export needs the {package} package: pip install {package}") from None
+
+
 def write_new(path: Path, data: bytes) -> None:
     """Write a file that must not exist yet: exports never overwrite."""
     try:
@@ -79,8 +89,7 @@ def sidecar_path(path: Path) -> Path:
 
 def export_torch(ports: list[LayerPort], path: str | Path, source: str) -> list[Path]:
     """Write the safetensors file and its sidecar; return both paths."""
-    from safetensors.numpy import save
-
+    save = import_writer("safetensors.numpy", "safetensors").save
     target = Path(path)
     extra = sidecar_path(target)
     for existing in (target, extra):
