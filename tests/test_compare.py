@@ -150,6 +150,17 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         widened.get_layer(name).set_weights(weights["base"][name])
     save(widened, "widened")
 
+    # The base wrapped as the backbone of a new model: every path gains a prefix, names stay.
+    inputs = keras.Input((WIDTH,))
+    save(keras.Model(inputs, keras.models.load_model(files["base"][".keras"])(inputs), name="wrapper"), "wrapped")
+
+    # Training that diverged in bn_a's statistics: a NaN variance, an infinite mean.
+    diverged = keras.models.load_model(files["base"][".keras"])
+    gamma, beta, mean, variance = weights["base"]["bn_a"]
+    diverged.get_layer("bn_a").set_weights([gamma, beta, np.where(np.arange(WIDTH) == 1, np.inf, mean),
+                                            np.where(np.arange(WIDTH) == 0, np.nan, variance)])
+    save(diverged, "diverged")
+
     # An unrelated convolutional model: 5 and 7 channels, other names.
     inputs = keras.Input((6, 6, 3))
     x = keras.layers.BatchNormalization(name="conv_bn")(keras.layers.Conv2D(5, 3, name="conv")(inputs))
@@ -177,6 +188,9 @@ EXPECTED: dict[str, tuple[dict[str, set[str]], dict[str, str], str]] = {
                  "bn_d": {"config_changed", "gamma_beta_changed"}}, {}, "path"),
     "widened": ({"bn_a": {"dtype_changed"}, "bn_b": {"channels_changed"}, "bn_c": {"unchanged"},
                  "bn_d": {"unchanged"}}, {}, "path"),
+    "wrapped": ({f"{name} ~ net/{name}": {"unchanged"} for name in NAMES}, {}, "name"),
+    "diverged": ({"bn_a": {"moving_statistics_changed"}, "bn_b": {"unchanged"}, "bn_c": {"unchanged"},
+                  "bn_d": {"unchanged"}}, {}, "path"),
     "unrelated": ({}, {**{name: "only_in_first" for name in NAMES}, "conv_bn": "only_in_second",
                        "conv_bn_2": "only_in_second"}, "path"),
 }
@@ -345,3 +359,19 @@ def test_cli_damaged_second_file_is_one_line(built: dict[str, Any], tmp_path: Pa
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "damaged.h5" in result.stderr
+
+
+def test_non_finite_statistics_are_reported_not_hidden(built: dict[str, Any]) -> None:
+    """Channel 0's variance is NaN and channel 1's mean infinite in the second file: their outputs
+    are NaN, so the largest move is NaN (no finite maximum may hide it), written as "nan" in JSON;
+    numpy warnings would fail this test (pytest turns RuntimeWarning into errors)."""
+    result = _compare(built, "diverged", ".keras")
+    pair = result.pairs[0]
+    assert pair.parameters is not None and pair.output_effect is not None
+    assert pair.parameters["moving_variance"].channels_changed == (0,)
+    assert pair.parameters["moving_mean"].channels_changed == (1,)
+    assert np.isnan(pair.output_effect["normal"].max_abs_diff)
+    assert result.largest_effects()[0] is pair
+    data = json.loads(render(result, "json"))
+    assert data["pairs"][0]["output_effect"]["normal"]["max_abs_diff"] == "nan"
+    assert data["pairs"][0]["parameters"]["moving_mean"]["max_abs_diff"] == "inf"

@@ -58,3 +58,17 @@ def test_a_missing_file_is_one_line(which: str) -> None:
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0] == f"bntui: {ROOT / 'no_such_model.h5'}: no such file"
+
+
+def test_comparing_imports_neither_tensorflow_nor_textual() -> None:
+    """The analysis is pure numpy; the CLI path must not pull in TensorFlow, Keras or Textual."""
+    code = (
+        "import io, contextlib, sys\nfrom bntui.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main([{str(SAMPLES / 'nested.h5')!r}, '--compare', {str(SAMPLES / 'nested.keras')!r}]) == 0\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    loaded = set(out.stdout.split())
+    assert "numpy" in loaded
+    assert not loaded & {"tensorflow", "keras", "tf_keras", "textual", "rich"}

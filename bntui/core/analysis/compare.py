@@ -318,7 +318,9 @@ class ModelComparison:
     def to_text(self) -> str:
         lines = [f"first:  {_file_text(self.first)}", f"second: {_file_text(self.second)}"]
         by = ", ".join(f"{count} by {how}" for how, count in _matched_by_counts(self.pairs).items())
-        lines.append(f"{len(self.pairs)} pairs matched{f' ({by})' if by else ''}, {len(self.unmatched)} unmatched")
+        plural = "s" if len(self.pairs) != 1 else ""
+        lines.append(f"{len(self.pairs)} pair{plural} matched{f' ({by})' if by else ''}, "
+                     f"{len(self.unmatched)} unmatched")
         counts = {code: count for code, count in self.counts().items() if count}
         lines.append("findings: " + (", ".join(f"{code} {count}" for code, count in counts.items()) or "none"))
         largest = self.largest_effects()
@@ -381,7 +383,7 @@ def match_layers(
 
     by_path = {layer.path: layer for layer in second}
     for a in list(left_a):
-        if a.path in by_path:
+        if a.path in by_path and by_path[a.path] in left_b:  # a damaged file may repeat a path
             pair_up(a, by_path[a.path], "path")
     names_a = _unique_names(left_a)
     names_b = _unique_names(left_b)
