@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -99,10 +100,10 @@ def read_feeding_layers(
 
 
 def _read(file_path: Path, bn_paths: list[str], with_weights: bool) -> dict[str, FeedingLayer]:
+    if file_path.is_dir() or not (_has_signature(file_path, b"PK\x03\x04") or h5py.is_hdf5(file_path)):
+        return {bn: _unknown(bn, "feeding layers are read from .keras and HDF5 files only") for bn in bn_paths}
     with open(file_path, "rb") as raw:
-        head = raw.read(4)
-        raw.seek(0)
-        if head == b"PK\x03\x04":
+        if _has_signature(file_path, b"PK\x03\x04"):
             with zipfile.ZipFile(raw) as archive:
                 top = parse_config_json(read_small_member(archive, "config.json"))
                 with h5py.File(open_member(archive, raw, "model.weights.h5"), "r") as h5:
@@ -117,6 +118,11 @@ def _read(file_path: Path, bn_paths: list[str], with_weights: bool) -> dict[str,
         root = h5.get("model_weights", h5)
         read = (lambda found: _legacy_weights(root, found)) if with_weights else _no_weights
         return {bn: _find(top, bn, read) for bn in bn_paths}
+
+
+def _has_signature(file_path: Path, signature: bytes) -> bool:
+    with open(file_path, "rb") as handle:
+        return handle.read(len(signature)) == signature
 
 
 def _unknown(bn_path: str, problem: str) -> FeedingLayer:
@@ -150,7 +156,7 @@ def _name(layer_dict: dict[str, Any]) -> str:
     return str(layer_dict.get("name") or inner or layer_dict.get("class_name", "?"))
 
 
-def _find(top: dict[str, Any], bn_path: str, read_weights: Any) -> FeedingLayer:
+def _find(top: dict[str, Any], bn_path: str, read_weights: Callable[[_Located], dict[str, np.ndarray]]) -> FeedingLayer:
     """Walk the config to the BN, then to the layer feeding it, and describe that layer."""
     names = tuple(bn_path.split("/"))
     container = top
