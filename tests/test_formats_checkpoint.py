@@ -91,3 +91,16 @@ def test_tf1_checkpoint_without_meta_assumes_defaults(built: Built, tmp_path: Pa
     assert {layer.epsilon for layer in model.layers} == {0.001}
     assert all("epsilon" in layer.assumed for layer in model.layers)
     assert any("no .meta graph" in note for note in model.notes)
+
+
+@pytest.mark.parametrize("name, layer_path", [("tf1/model.ckpt", "block1/bn"), ("ckpt", "top_bn"), ("tfjs_uint8", "cf_bn")])
+def test_verify_works_for_the_new_formats(built: Built, name: str, layer_path: str) -> None:
+    """TensorFlow's own BatchNormalization, built from what was read (axis 1 for the NCHW op,
+    renorm for top_bn, dequantized weights), agrees with the core's steps."""
+    from bntui import tf_bridge
+    from bntui.core.input_parse import parse_for_layer
+    from bntui.core.steps import compute
+
+    layer = open_model(built.path(name)).find(layer_path)
+    x = parse_for_layer("0.5, -1.25, 3", layer.channels, layer.axis)
+    assert tf_bridge.verify(compute(layer, x)).agrees
