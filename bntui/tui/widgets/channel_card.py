@@ -55,8 +55,8 @@ class ChannelCard(Static):
                 text.append(value)
         gamma_text = f"{fmt(gamma)} * " if gamma is not None else ""
         beta_text = _plus(beta) if beta is not None else ""
-        text.append(f"\ny = {gamma_text}(x{_plus(-mean)}) / sqrt({fmt(var_eps)}){beta_text}"
-                    f" = x * {fmt(s32, 9)}{_plus(offset32, 9)} [float32]", style="dim")
+        text.append(f"\ny = {gamma_text}(x{_plus(-mean)}) / sqrt({fmt(var_eps)}){beta_text}", style="dim")
+        text.append(f"\n  = x * {fmt(s32, 9)}{_plus(offset32, 9)}  (float32, as TensorFlow folds it)", style="dim")
         warning = self.get_component_rich_style("channel-card--warning")
         for finding in diagnose(layer):
             if not finding.channels or k in finding.channels:

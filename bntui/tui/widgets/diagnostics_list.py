@@ -55,7 +55,8 @@ class DiagnosticsList(OptionList):
         warning = self.get_component_rich_style("diagnostics-list--warning")
         for group in group_diagnostics(model.layers):
             heading = Text()
-            heading.append(f"⚠ {group.summary()}\n", style=warning)
+            count = f"{group.layer_count} layer{'s' if group.layer_count != 1 else ''}"
+            heading.append(f"⚠ {count}: {group.message}\n", style=warning)  # the layers are listed below
             heading.append(f"  {group.explanation}", style="dim")
             self.add_option(Option(heading))
             first_path, first_channels = group.members[0]

@@ -3,7 +3,7 @@
 Textual's DataTable measures every cell when rows are added, which took over a second for a
 4096-channel layer; this widget formats a line only when it is on screen, so any number of
 channels opens and scrolls at once. Click a header, or press 1-9, to sort by a column
-(again to reverse); left/right scroll the columns while the channel column stays in place;
+(again to reverse); left/right scroll by whole columns while the channel column stays in place;
 Enter chooses the channel under the cursor. Below 100 columns the numbers get 5 significant
 digits instead of 8, so more columns fit.
 
@@ -67,8 +67,8 @@ class ParameterTable(ScrollView, can_focus=True):
         Binding("pagedown", "cursor(20)", "Page down", show=False),
         Binding("home", "cursor(-1000000000)", "First", show=False),
         Binding("end", "cursor(1000000000)", "Last", show=False),
-        Binding("left", "scroll_left", "Scroll left", show=False),
-        Binding("right", "scroll_right", "Scroll right", show=False),
+        Binding("left", "column(-1)", "Scroll a column left", show=False),
+        Binding("right", "column(1)", "Scroll a column right", show=False),
         Binding("enter", "choose", "Go to channel"),
         *[Binding(str(n), f"sort_column({n - 1})", f"Sort by column {n}", show=False) for n in range(1, 10)],
     ]
@@ -161,6 +161,17 @@ class ParameterTable(ScrollView, can_focus=True):
     def action_sort_column(self, column: int) -> None:
         if column < len(COLUMNS):
             self.sort_by(column)
+
+    def action_column(self, step: int) -> None:
+        """Scroll by whole columns, so no number is shown cut in half."""
+        edges = [0, *np.cumsum(self.widths[1:]).tolist()]
+        limit = max(0, self.virtual_size.width - self.size.width)
+        current = int(self.scroll_x)
+        if step > 0:
+            target = next((edge for edge in edges if edge > current), limit)
+        else:
+            target = next((edge for edge in reversed(edges) if edge < current), 0)
+        self.scroll_to(x=min(target, limit), animate=False)
 
     def action_choose(self) -> None:
         if self._rows:
