@@ -55,6 +55,7 @@ def _keras_outputs(keras_layer, x: np.ndarray, make_half: Callable[[], object]) 
 def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
     import keras
 
+    keras.utils.set_random_seed(12)  # the same weights on every run (TensorFlow's seed too)
     folder = tmp_path_factory.mktemp("explain")
     rng = np.random.default_rng(7)
     out: dict[str, Case] = {}

@@ -22,7 +22,7 @@ import numpy as np
 
 from bntui.core.model import BNLayer, ModelInfo
 from bntui.core.numbers import fmt
-from bntui.core.numerics import folded_float32
+from bntui.core.numerics import folded_float32, ulp_of
 from bntui.core.steps import BATCH, Computation
 
 #: Epsilon values tried as they are (no fitting): no epsilon, PyTorch's and ONNX's default,
@@ -416,8 +416,17 @@ def float16(context: Context) -> list[Variant]:
     def keras_policy(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x32 = x.astype(np.float16).astype(np.float32)
         with np.errstate(all="ignore"):
-            y = x32 * broadcast(s32, x.ndim, axis) + broadcast(offset32, x.ndim, axis)
-        return y.astype(np.float16).astype(np.float64), np.zeros(x.shape)
+            scaled = x32 * broadcast(s32, x.ndim, axis)
+            y32 = scaled + broadcast(offset32, x.ndim, axis)
+            y16 = y32.astype(np.float16)
+            # Where the float32 result lies within its own rounding of a float16 midpoint, another
+            # float32 evaluation order may round to the neighbouring float16: allow that one step.
+            # (The slack is 4 float32 ulps of `terms`: 2**12 |y| makes it two float16 ulps, one across a binade.)
+            half_step = np.spacing(np.abs(y16)).astype(np.float64) / 2
+            from_midpoint = np.abs(np.abs(y32.astype(np.float64) - y16.astype(np.float64)) - half_step)
+            rounding = 8 * ulp_of(np.maximum(np.abs(scaled), np.abs(broadcast(offset32, x.ndim, axis))), np.float32)
+            terms = np.where(from_midpoint <= rounding, np.abs(y16.astype(np.float64)) * 2.0**12, 0.0)
+        return y16.astype(np.float64), np.nan_to_num(terms)
 
     def throughout(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h = lambda a: broadcast(as16(a), x.ndim, axis)
