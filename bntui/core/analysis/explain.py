@@ -369,13 +369,18 @@ def _unexplained(closest: Explanation | None, given: Given) -> Explanation:
 
 def _best_per_code(ranked: list[Explanation]) -> list[Explanation]:
     """Keep each code's best variant (one epsilon, one other layer): the list names causes."""
-    seen: set[str] = set()
-    kept = []
+    kept: dict[str, Explanation] = {}
+    also_fit: dict[str, list[str]] = {}
     for entry in ranked:
-        if entry.code not in seen:
-            seen.add(entry.code)
-            kept.append(entry)
-    return kept
+        if entry.code not in kept:
+            kept[entry.code] = entry
+        elif entry.reproduces and entry.parameters:
+            also_fit.setdefault(entry.code, []).append(
+                ", ".join(f"{key} {fmt(value) if isinstance(value, float) else value}" for key, value in entry.parameters.items()))
+    for code, others in also_fit.items():
+        text = f"{kept[code].explanation} These values also fit with {'; '.join(others)}."
+        kept[code] = replace(kept[code], explanation=text)
+    return list(kept.values())
 
 
 def _ambiguity(context: Context, reproducing: list[Explanation]) -> str:
