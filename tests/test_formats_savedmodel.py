@@ -120,3 +120,15 @@ def test_cli_lists_and_verifies_a_savedmodel(built: Built) -> None:
 def test_a_directory_without_a_model_says_what_it_looked_for(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="is a directory, not a model file .no saved_model.pb, model.json or TF checkpoint"):
         open_model(tmp_path)
+
+
+def test_reading_every_new_format_imports_neither_tensorflow_nor_protobuf(built: Built) -> None:
+    paths = [built.path(name) for name in ("sm", "sm_tf24", "k3export", "ckpt", "tf1", "tfjs_uint8")]
+    code = ("import sys\nfrom bntui.core.reader import open_model\n"
+            f"for path in {[str(p) for p in paths]!r}:\n    assert open_model(path).layers\n"
+            "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    loaded = set(result.stdout.split())
+    assert "numpy" in loaded and not loaded & {"tensorflow", "keras", "tf_keras", "google", "textual"}
