@@ -132,3 +132,24 @@ def test_reading_every_new_format_imports_neither_tensorflow_nor_protobuf(built:
     assert result.returncode == 0, result.stderr
     loaded = set(result.stdout.split())
     assert "numpy" in loaded and not loaded & {"tensorflow", "keras", "tf_keras", "google", "textual"}
+
+
+def test_root_metadata_without_model_config_uses_its_config(built: Built, tmp_path: Path) -> None:
+    """Before TF 2.5 the root record had no ``model_config``: its ``config`` holds the layers."""
+    import shutil
+
+    from tf_keras.protobuf import saved_metadata_pb2
+
+    folder = tmp_path / "old"
+    shutil.copytree(built.path("sm"), folder)
+    metadata = saved_metadata_pb2.SavedMetadata()
+    metadata.ParseFromString((folder / "keras_metadata.pb").read_bytes())
+    for record in metadata.nodes:
+        if record.node_path == "root":
+            data = json.loads(record.metadata)
+            del data["model_config"]
+            record.metadata = json.dumps(data)
+    (folder / "keras_metadata.pb").write_bytes(metadata.SerializeToString())
+    model = open_model(folder)
+    assert [layer.path for layer in model.layers] == list(built.expected)
+    assert model.find("top_bn").inbound == "encoder"

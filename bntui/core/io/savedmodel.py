@@ -102,6 +102,8 @@ def _configured_layers(bundle: TensorBundle, graph: Sequence[GraphNode], nodes: 
     names = {node.node_path: str(node.metadata.get("name", "")) for node in nodes}
     tree_order: dict[str, tuple[int, str | None]] = {}
     model_config = root.get("model_config")
+    if not isinstance(model_config, dict) and isinstance(root.get("config"), dict) and "layers" in root["config"]:
+        model_config = {"class_name": root.get("class_name"), "config": root["config"]}  # before TF 2.5: no model_config
     if isinstance(model_config, dict):
         for index, (names_path, config_layer) in enumerate(build_tree(model_config).walk_bn()):
             tree_order.setdefault("/".join(names_path), (index, config_layer.inbound))
