@@ -9,7 +9,6 @@ say nothing reliable about which layer owns a tensor: the graph does.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import overload
@@ -107,15 +106,17 @@ def read_roles(bundle: TensorBundle, keys: dict[str, str]) -> dict[str, np.ndarr
 
 
 def object_paths(nodes: Sequence[GraphNode]) -> dict[int, str]:
-    """Each node's first path of local names from the root, breadth first."""
-    paths = {0: ""} if nodes else {}
-    queue = deque([0] if nodes else [])
-    while queue:
-        node_id = queue.popleft()
-        for name, child in nodes[node_id].children.items():
-            if child not in paths:
-                paths[child] = f"{paths[node_id]}/{name}".lstrip("/")
-                queue.append(child)
+    """Each node's first path of local names from the root, depth first in the order children
+    are listed, which is the order of a model's layers (the dict keeps that order)."""
+    paths: dict[int, str] = {}
+    stack = [(0, "")] if nodes else []
+    while stack:
+        node_id, path = stack.pop()
+        if node_id in paths:
+            continue
+        paths[node_id] = path
+        children = [(child, f"{path}/{name}".lstrip("/")) for name, child in nodes[node_id].children.items()]
+        stack.extend(reversed(children))
     return paths
 
 
@@ -127,6 +128,8 @@ def bn_layers_from_graph(bundle: TensorBundle, nodes: Sequence[GraphNode], note:
     if not candidates:
         return bn_layers_by_name(bundle, _named_variables(nodes), note)
     paths = object_paths(nodes)
+    order = {node_id: index for index, node_id in enumerate(paths)}
+    candidates.sort(key=lambda candidate: order.get(candidate[0], len(order) + candidate[0]))
     names = [_layer_name(nodes, node_id) or paths.get(node_id, str(node_id)) for node_id, _ in candidates]
     layers = []
     for (node_id, keys), name in zip(candidates, names):
