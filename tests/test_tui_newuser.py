@@ -231,7 +231,8 @@ async def test_input_error_clears_the_steps_and_the_input_is_named(tmp_path: Pat
         np.save(tmp_path / "x.npy", np.array([[2.0], [3.0]]))
         await pilot.press("escape", "o")
         assert isinstance(app.screen, NpyDialog)
-        await pilot.press(*str(tmp_path / "x.npy"), "enter")
+        app.screen.query_one(Input).value = str(tmp_path / "x.npy")  # typing it key by key is slow
+        await pilot.press("enter")
         await settle(app, pilot)
         assert screen.computation is not None and f"input from {tmp_path / 'x.npy'}" in str(line.render())
 
@@ -291,7 +292,9 @@ async def test_doubled_comma_and_empty_npy_are_refused(tmp_path: Path) -> None:
         await settle(app, pilot)
         assert screen.computation is None and "comma" in screen.query_one(InputBar).error
         np.save(tmp_path / "empty.npy", np.zeros((0, 1)))
-        await pilot.press("escape", "o", *str(tmp_path / "empty.npy"), "enter")
+        await pilot.press("escape", "o")
+        app.screen.query_one(Input).value = str(tmp_path / "empty.npy")
+        await pilot.press("enter")
         await settle(app, pilot)
         assert "holds no values" in screen.query_one(InputBar).error
 

@@ -219,7 +219,9 @@ class MainScreen(Screen[None]):
 
     @on(StepsPanel.InputRefused)
     def _input_refused(self, event: StepsPanel.InputRefused) -> None:
+        """The message goes under the box, and the keyboard back into it, to correct the values."""
         self.query_one(InputBar).error = event.reason
+        self.action_focus_input()
 
     @on(StepsPanel.InputCaptured)
     def _input_captured(self, event: StepsPanel.InputCaptured) -> None:
