@@ -129,12 +129,13 @@ def _tf1_checkpoint(folder: Path, rng: np.random.Generator) -> dict[str, dict[st
             with v1.variable_scope(scope):
                 values = {role: rng.uniform(0.25, 3.0, 3).astype(np.float32) for role in BN_ROLES[:4]}
                 variables = [v1.get_variable(role, initializer=values[role]) for role in BN_ROLES[:4]]
-                v1.nn.fused_batch_norm(x, *variables, epsilon=epsilon, is_training=False, data_format=layout)
+                y, _, _ = v1.nn.fused_batch_norm(x, *variables, epsilon=epsilon, is_training=False, data_format=layout)
             expected[scope] = values
         saver = v1.train.Saver()
         with v1.Session(graph=graph) as session:
             session.run(v1.global_variables_initializer())
             saver.save(session, str(folder / "tf1" / "model.ckpt"))
+            v1.saved_model.simple_save(session, str(folder / "tf1_savedmodel"), inputs={"x": x}, outputs={"y": y})
     return expected
 
 

@@ -105,3 +105,19 @@ def test_verify_works_for_the_new_formats(built: Built, name: str, layer_path: s
     layer = open_model(built.path(name)).find(layer_path)
     x = parse_for_layer("0.5, -1.25, 3", layer.channels, layer.axis)
     assert tf_bridge.verify(compute(layer, x)).agrees
+
+
+def test_tf1_savedmodel_lists_by_name_with_the_graph_settings(built: Built) -> None:
+    """A TF1 SavedModel (simple_save) has no object graph and no Keras metadata: variables by
+    name scope, epsilon and layout from the FusedBatchNorm ops in saved_model.pb's graph."""
+    import tensorflow as tf
+
+    model = open_model(built.path("tf1_savedmodel"))
+    assert model.format == "TF SavedModel (TF1, no Keras config)"
+    reader = tf.train.load_checkpoint(str(built.path("tf1_savedmodel/variables/variables")))
+    settings = {layer.path: (layer.epsilon, layer.axis) for layer in model.layers}
+    assert settings == {"batch_normalization": (0.002, -1), "block1/bn": (1e-5, 1)}
+    for layer in model.layers:
+        for role, array in _arrays(layer).items():
+            assert _same_bits(array, reader.get_tensor(f"{layer.path}/{role}"))
+            assert _same_bits(array, built.tf1_expected[layer.path][role])

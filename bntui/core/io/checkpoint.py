@@ -33,6 +33,9 @@ MAX_META_BYTES = 256 * 1024**2
 TF2_NOTE = "TF2 checkpoint: no Keras config is stored; names come from the variables, axis, epsilon and momentum are Keras defaults"
 TF1_NOTE = "TF1 checkpoint: BN layers recognised by their variable names"
 
+#: FusedBatchNorm op name -> (epsilon, axis) from a TF1 graph.
+FusedOps = dict[str, tuple[float, int]]
+
 _FUSED_OPS = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"})
 _STATE_LINE = re.compile(r'^model_checkpoint_path:\s*"((?:[^"\\]|\\.)*)"\s*$', re.MULTILINE)
 
@@ -74,12 +77,13 @@ def read_checkpoint(prefix: Path, shown_path: str) -> ModelInfo:
                              layers=tuple(layers), notes=(TF2_NOTE,))
         meta = prefix.with_name(prefix.name + ".meta")
         fused, note = _fused_settings(meta)
-        layers = _name_based(bundle, fused, note)
+        layers = name_based_layers(bundle, fused, note)
     return ModelInfo(path=shown_path, format="TF1 checkpoint (name-based)", keras_version=None,
                      layers=tuple(layers), notes=(TF1_NOTE, note))
 
 
-def _name_based(bundle: TensorBundle, fused: dict[str, tuple[float, int | None]], note: str) -> list[BNLayer]:
+def name_based_layers(bundle: TensorBundle, fused: FusedOps, note: str) -> list[BNLayer]:
+    """BN layers by variable name scope, with epsilon and axis from the scope's fused op."""
     names = {key: key for key in bundle}
     if not fused:
         return bn_layers_by_name(bundle, names, note)
@@ -91,16 +95,15 @@ def _name_based(bundle: TensorBundle, fused: dict[str, tuple[float, int | None]]
             layers.append(build_unconfigured(prefix, arrays, notes=(note,)))
             continue
         epsilon, axis = op
-        settings = dict(KERAS_DEFAULTS, epsilon=epsilon, axis=axis if axis is not None else -1,
-                        scale="gamma" in arrays, center="beta" in arrays)
-        sources = {"axis": "config" if axis is not None else "default", "epsilon": "config", "momentum": "default",
+        settings = dict(KERAS_DEFAULTS, epsilon=epsilon, axis=axis, scale="gamma" in arrays, center="beta" in arrays)
+        sources = {"axis": "config", "epsilon": "config", "momentum": "default",
                    "trainable": "default", "center": "weights", "scale": "weights"}
         layers.append(build_layer(name=prefix.rsplit("/", 1)[-1], path=prefix, settings=settings, sources=sources,
                                   datasets=arrays, notes=(note,)))
     return layers
 
 
-def _owning_op(prefix: str, fused: dict[str, tuple[float, int | None]]) -> tuple[float, int | None] | None:
+def _owning_op(prefix: str, fused: FusedOps) -> tuple[float, int] | None:
     """The settings of the FusedBatchNorm op in this variable scope (``bn/FusedBatchNormV3``,
     or deeper inside a ``cond``)."""
     for op_name, settings in fused.items():
@@ -109,29 +112,38 @@ def _owning_op(prefix: str, fused: dict[str, tuple[float, int | None]]) -> tuple
     return None
 
 
-def _fused_settings(meta: Path) -> tuple[dict[str, tuple[float, int | None]], str]:
+def _fused_settings(meta: Path) -> tuple[FusedOps, str]:
     """FusedBatchNorm op name -> (epsilon, axis) from the ``.meta`` graph, and a note."""
     if not meta.is_file():
         return {}, "no .meta graph next to the checkpoint: axis, epsilon and momentum are Keras defaults"
     if meta.stat().st_size > MAX_META_BYTES:
         return {}, f".meta graph over {MAX_META_BYTES} bytes not read: axis, epsilon and momentum are Keras defaults"
     try:
-        graph = Message(meta.read_bytes()).message(2)
-        fused: dict[str, tuple[float, int | None]] = {}
-        for node in graph.raw(1):
-            proto = Message(node)
-            if proto.text(2) not in _FUSED_OPS:
-                continue
-            attrs = proto.map_entries(5)
-            epsilon = attrs["epsilon"].float32(4) if "epsilon" in attrs else 1e-4  # the op's own default
-            layout = attrs["data_format"].text(2) if "data_format" in attrs else "NHWC"
-            fused[proto.text(1)] = (_float32_to_decimal(epsilon), 1 if layout.startswith("NC") else -1)
+        fused = fused_ops(Message(meta.read_bytes()))
     except (WireError, OSError) as err:
         raise ModelFileError(f"{meta}: damaged .meta graph ({err})") from None
-    note = "epsilon and axis from the FusedBatchNorm ops of the .meta graph; momentum is Keras' default"
+    return fused, fused_note(fused, "the .meta graph")
+
+
+def fused_note(fused: FusedOps, where: str) -> str:
     if not fused:
-        note = "the .meta graph has no FusedBatchNorm op: axis, epsilon and momentum are Keras defaults"
-    return fused, note
+        return f"{where} has no FusedBatchNorm op: axis, epsilon and momentum are Keras defaults"
+    return f"epsilon and axis from the FusedBatchNorm ops of {where}; momentum is Keras' default"
+
+
+def fused_ops(meta_graph: Message) -> FusedOps:
+    """Every FusedBatchNorm op of a MetaGraphDef's graph, with its epsilon and axis (raises
+    WireError on damage). ``data_format`` NCHW means channels on axis 1."""
+    fused: FusedOps = {}
+    for node in meta_graph.message(2).raw(1):
+        proto = Message(node)
+        if proto.text(2) not in _FUSED_OPS:
+            continue
+        attrs = proto.map_entries(5)
+        epsilon = attrs["epsilon"].float32(4) if "epsilon" in attrs else 1e-4  # the op's own default
+        layout = attrs["data_format"].text(2) if "data_format" in attrs else "NHWC"
+        fused[proto.text(1)] = (_float32_to_decimal(epsilon), 1 if layout.startswith("NC") else -1)
+    return fused
 
 
 def _float32_to_decimal(value: float) -> float:

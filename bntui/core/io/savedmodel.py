@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from bntui.core.errors import ModelFileError
+from bntui.core.io.checkpoint import TF1_NOTE, FusedOps, fused_note, fused_ops, name_based_layers
 from bntui.core.io.object_graph import (
     GraphNode,
-    bn_layers_by_name,
     bn_layers_from_graph,
     read_object_graph,
     read_roles,
@@ -81,9 +81,11 @@ def read_savedmodel(directory: Path, shown_path: str) -> ModelInfo:
     with TensorBundle(variables) as bundle:
         graph = read_object_graph(bundle)
         if graph is None:  # a TF1 SavedModel: name-based variables, no object graph, no Keras metadata
-            layers = bn_layers_by_name(bundle, {key: key for key in bundle}, EXPORT_NOTE)
+            fused = _tf1_fused_ops(directory / SAVED_MODEL)
+            note = fused_note(fused, "saved_model.pb")
+            layers = name_based_layers(bundle, fused, note)
             return ModelInfo(path=shown_path, format=f"{FORMAT} (TF1, no Keras config)", keras_version=None,
-                             layers=tuple(layers), notes=(EXPORT_NOTE,))
+                             layers=tuple(layers), notes=(TF1_NOTE, note))
         bn_nodes = [node for node in nodes if node.metadata.get("class_name") in BN_CLASS_NAMES]
         root = next((node.metadata for node in nodes if node.node_id == 0), {})
         if not nodes:
@@ -125,6 +127,19 @@ def _configured_layers(bundle: TensorBundle, graph: Sequence[GraphNode], nodes: 
                             keras_version=str(version) if version else None)
         built.append((order, layer))
     return [layer for _, layer in sorted(built, key=lambda pair: pair[0])]
+
+
+def _tf1_fused_ops(model_file: Path) -> FusedOps:
+    """The FusedBatchNorm ops of a TF1 SavedModel's first graph (a TF1 graph holds variables,
+    not constants, so saved_model.pb stays small; a huge one is not read)."""
+    try:
+        if model_file.stat().st_size > MAX_METADATA_BYTES:
+            return {}
+        return fused_ops(Message(model_file.read_bytes()).message(2))
+    except WireError as err:
+        raise ModelFileError(f"{model_file}: damaged SavedModel graph ({err})") from None
+    except OSError as err:
+        raise ModelFileError(f"{model_file}: cannot read ({err.strerror or err})") from None
 
 
 def _metadata_nodes(directory: Path) -> tuple[list[MetadataNode], str]:
