@@ -174,13 +174,14 @@ def test_damaged_file_gives_one_clear_line(built: Built, tmp_path: Path, name: s
 
 #: (folder, file in it that gets mutated)
 FUZZED = [("sm", "variables/variables.index"), ("sm", "keras_metadata.pb"), ("sm_tf24", "saved_model.pb"),
-          ("ckpt", "w.index"), ("tf1", "model.ckpt.meta"), ("tfjs", "model.json")]
+          ("ckpt", "w.index"), ("tf1", "model.ckpt.meta"), ("tf1_savedmodel", "saved_model.pb"),
+          ("tfjs", "model.json")]
 
 
 @pytest.mark.parametrize("folder, member", FUZZED, ids=[f"{f}/{m}" for f, m in FUZZED])
 def test_fuzz_new_formats(built: Built, tmp_path: Path, folder: str, member: str) -> None:
     """50 random byte flips or cuts of each file: a model or one ModelFileError line, never
-    another exception (300 mutations in all). Read in this process: these readers hold no C
+    another exception (350 mutations in all). Read in this process: these readers hold no C
     library that could hang (every loop of the decoders advances through bytes it has), and a
     fork per read of a process holding TensorFlow costs 0.1 s; each read must stay quick."""
     rng = random.Random(f"{folder}/{member}")
