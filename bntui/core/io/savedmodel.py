@@ -50,6 +50,12 @@ EXPORT_NOTE = (
 
 KERAS_METADATA = "keras_metadata.pb"
 SAVED_MODEL = "saved_model.pb"
+#: Children every Keras object has that are never layers (variable lists, functions, the
+#: ``keras_api`` helper): the walk of TF 2.4's object graph need not decode them.
+_NOT_LAYERS = frozenset({
+    "variables", "trainable_variables", "non_trainable_variables", "regularization_losses", "keras_api", "__call__",
+    "_default_save_signature", "signatures", "layer_metrics", "layer_regularization_losses", "metrics",
+})
 #: Largest keras_metadata.pb / object graph read (a config per layer; ResNet50's is ~1 MB).
 MAX_METADATA_BYTES = 256 * 1024**2
 
@@ -181,19 +187,29 @@ def _node(node_id: int, node_path: str, identifier: str, metadata: list[Any]) ->
 def _nodes_from_object_graph(graph: Message) -> list[MetadataNode]:
     """TF 2.4's form: ``SavedObject.user_object`` holds identifier and metadata; there is no
     node_path, so paths are walked from the root through Keras objects, breadth first."""
-    objects = graph.messages(1)
-    users = [obj.message(4) for obj in objects]
+    objects = graph.raw(1)
+    users: dict[int, Message] = {}
+
+    def user(node_id: int) -> Message:
+        """An object's user_object, decoded once and only when reached: the graph also holds
+        thousands of functions and signatures that no walk through layers gets to."""
+        if node_id not in users:
+            users[node_id] = Message(objects[node_id]).message(4)
+        return users[node_id]
+
     paths = {0: "root"} if objects else {}
     queue = deque(paths)
     while queue:
         node_id = queue.popleft()
-        for reference in objects[node_id].messages(1):
-            child = reference.varint(1)
-            if child < len(objects) and child not in paths and users[child].text(1).startswith("_tf_keras"):
-                paths[child] = f"{paths[node_id]}.{reference.text(2)}"
+        for reference in Message(objects[node_id]).messages(1):
+            child, name = reference.varint(1), reference.text(2)
+            if name in _NOT_LAYERS or name.startswith(("call_and_return", "trace_")):
+                continue
+            if child < len(objects) and child not in paths and user(child).text(1).startswith("_tf_keras"):
+                paths[child] = f"{paths[node_id]}.{name}"
                 queue.append(child)
-    nodes = [_node(node_id, path, users[node_id].text(1), users[node_id].raw(3)) for node_id, path in paths.items()]
-    return [node for node in nodes if node is not None]
+    found = [_node(node_id, path, user(node_id).text(1), user(node_id).raw(3)) for node_id, path in paths.items()]
+    return [record for record in found if record is not None]
 
 
 def _object_graph_bytes(handle: BinaryIO, size: int) -> bytes | None:
