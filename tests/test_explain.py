@@ -161,6 +161,26 @@ def test_codes_in_json_are_the_contract(seed: BNLayer) -> None:
     json.dumps(data)
 
 
+def test_large_inputs_are_screened_without_losing_a_single_value() -> None:
+    """Above 4,096 values candidates are tried on a sample first: one wrong value that the
+    sample does not contain must still stop `correct` from reproducing."""
+    model = open_model(ROOT / "sample_models" / "convnet_trained.keras")
+    layer = model.find("bn2")
+    x = np.random.default_rng(3).normal(0.5, 2.0, size=(4, 10, 10, layer.channels))  # 6,400 values
+    m, v, g, b = (np.asarray(a, dtype=np.float64) for a in (layer.moving_mean, layer.moving_variance,
+                                                              layer.gamma_or_one, layer.beta_or_zero))
+    right = g * (x - m) / np.sqrt(v + layer.epsilon) + b
+    assert explain(layer, x, exact(right), model=model).explanations[0].code == "correct"
+    wrong = right.copy()
+    wrong.flat[1] += 1e-3  # index 1 is not in the evenly spread sample
+    result = explain(layer, x, exact(wrong), model=model)
+    assert result.explanations[0].code == "unexplained"
+    correct = next(e for e in result.explanations if e.code == "correct")
+    assert not correct.reproduces and correct.channels == [c for c in range(layer.channels) if c != 1]
+    training = g * (x - x.mean(axis=(0, 1, 2))) / np.sqrt(x.var(axis=(0, 1, 2)) + layer.epsilon) + b
+    assert explain(layer, x, exact(training), model=model).explanations[0].code == "batch_statistics"
+
+
 # --- numbers posted in real questions ------------------------------------------------------------
 
 

@@ -45,6 +45,10 @@ class Given:
     #: ``"digits"`` (typed text) or ``"exact"`` (a ``.npy`` file).
     source: str
 
+    def take(self, indices: np.ndarray) -> Given:
+        """The same tolerance for some of the values only."""
+        return Given(self.values[indices], self.below[indices], self.above[indices], self.source)
+
     def slack(self, terms: np.ndarray) -> np.ndarray:
         """float32 rounding room for outputs whose largest summed term is ``terms``."""
         return FLOAT32_ULPS * ulp_of(terms, np.float32)

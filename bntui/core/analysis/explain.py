@@ -28,6 +28,7 @@ from bntui.core.analysis.explain_catalogue import (
     Mistake,
     Recipe,
     Variant,
+    broadcast,
 )
 from bntui.core.errors import InputValueError
 from bntui.core.input_parse import resolve_axis, shape_for_layer
@@ -44,6 +45,8 @@ PLAUSIBLE_EPSILON = (0.0, 1.0)
 CLOSEST_SHOWN = 5
 #: Of those, how many the text output lists.
 CLOSEST_IN_TEXT = 3
+#: Above this many values, candidates are screened on a sample of this size first.
+SCREENING_SAMPLE = 4096
 #: Values per channel of the input suggested to tell apart codes that give the same numbers.
 SEPARATING_SAMPLES = (-3.0, 0.0, 1.0, 10.0)
 
@@ -158,8 +161,7 @@ def explain(layer: BNLayer, x: np.ndarray, given: Given, *, kind: str = "got", c
         what = f"channel {channel} has" if channel is not None else "the input has"
         raise InputValueError(f"{given.values.size} values given, but {what} {expected_count}: give one value per input value")
     candidates = _candidates(context, given, channel)
-    scored = [_score(context, given, channel, candidate) for candidate in candidates]
-    ranked = _best_per_code(sorted(scored, key=_rank_key))
+    ranked = _best_per_code(sorted(_scores(context, given, channel, candidates), key=_rank_key))
     reproducing = [entry for entry in ranked if entry.reproduces]
     shown = reproducing + [entry for entry in ranked if not entry.reproduces][:CLOSEST_SHOWN]
     if len(reproducing) > 1:
@@ -288,30 +290,79 @@ def _known_epsilon(value: float) -> str:
     return ""
 
 
-def _selected(context: Context, array: np.ndarray, channel: int | None) -> np.ndarray:
-    if channel is None:
-        return array.ravel()
-    return context.computation.channel_values(array, channel)
+@dataclass(frozen=True, eq=False)
+class _Elements:
+    """The input elements compared with the given values, flat and in their order."""
+
+    x: np.ndarray
+    channel: np.ndarray
+    #: Index of each element in ``x.ravel()`` of the whole input.
+    position: np.ndarray
+    #: Every channel's largest |x| over the whole input.
+    widest: np.ndarray
 
 
-def _score(context: Context, given: Given, channel: int | None, candidate: _Candidate) -> Explanation:
+def _elements(context: Context, channel: int | None) -> _Elements:
     computation = context.computation
-    output, terms = candidate.variant.predict(computation.x, computation.axis)
-    values = _selected(context, output, channel)
-    ratio = given.excess(values, _selected(context, terms, channel))
+    x, axis = computation.x, computation.axis
+    index = np.arange(x.size).reshape(x.shape)
+    position = index.ravel() if channel is None else np.take(index, channel, axis=axis).ravel()
+    channels = np.broadcast_to(broadcast(np.arange(context.layer.channels), x.ndim, axis), x.shape).ravel()
+    widest = np.max(np.abs(np.nan_to_num(x)), axis=_other_axes(x.ndim, axis))
+    return _Elements(x.ravel()[position], channels[position], position, widest)
+
+
+def _scores(context: Context, given: Given, channel: int | None, candidates: list[_Candidate]) -> list[Explanation]:
+    """Score every candidate. On large inputs each is first tried on an evenly spread sample
+    of the values: a computation that misses there cannot reproduce them all, so only those
+    that pass, and the closest few, are then computed on every value."""
+    elements = _elements(context, channel)
+    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    everything = np.arange(elements.x.size)
+    if elements.x.size <= SCREENING_SAMPLE:
+        return [_score(context, given, channel, c, elements, everything, cache) for c in candidates]
+    sample = np.unique(np.linspace(0, elements.x.size - 1, SCREENING_SAMPLE).astype(np.int64))
+    screened = sorted(((_score(context, given, channel, c, elements, sample, cache), c) for c in candidates),
+                      key=lambda pair: _rank_key(pair[0]))
+    passing = [c for entry, c in screened if entry.reproduces]
+    closest = [c for entry, c in screened if not entry.reproduces][:CLOSEST_SHOWN]
+    return [_score(context, given, channel, c, elements, everything, cache) for c in passing + closest]
+
+
+def _predict(candidate: _Candidate, context: Context, elements: _Elements, subset: np.ndarray,
+             cache: dict[int, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """A candidate's outputs and largest terms at some of the compared elements."""
+    variant = candidate.variant
+    if variant.recipe is not None:
+        return variant.recipe.at(elements.x[subset], elements.channel[subset], elements.widest)
+    if id(variant) not in cache:  # computed once over the whole input, then read where needed
+        output, terms = variant.predict(context.computation.x, context.computation.axis)
+        cache[id(variant)] = (output.ravel(), terms.ravel())
+    output, terms = cache[id(variant)]
+    return output[elements.position[subset]], terms[elements.position[subset]]
+
+
+def _score(context: Context, given: Given, channel: int | None, candidate: _Candidate, elements: _Elements,
+           subset: np.ndarray, cache: dict[int, tuple[np.ndarray, np.ndarray]]) -> Explanation:
+    values, terms = _predict(candidate, context, elements, subset, cache)
+    wanted = given if subset.size == given.values.size else given.take(subset)
+    ratio = wanted.excess(values, terms)
     reproduces = bool(np.all(ratio <= 1.0))
     with np.errstate(invalid="ignore"):
-        differences = np.abs(values - given.values)
+        differences = np.abs(values - wanted.values)
     finite = differences[np.isfinite(differences)]
     max_abs_diff = float(finite.max()) if finite.size == differences.size else float("inf")
-    if not differences.size or (np.isnan(values) & np.isnan(given.values)).all():
+    if not differences.size or (np.isnan(values) & np.isnan(wanted.values)).all():
         max_abs_diff = 0.0
     channels = None
-    if channel is None and not reproduces and context.layer.channels > 1:
-        matched = np.all(ratio.reshape(computation.x.shape) <= 1.0, axis=_other_axes(computation.x.ndim, computation.axis))
+    layer = context.layer
+    if channel is None and not reproduces and layer.channels > 1:
+        present = np.bincount(elements.channel[subset], minlength=layer.channels) > 0
+        missed = np.bincount(elements.channel[subset][ratio > 1.0], minlength=layer.channels) > 0
+        matched = present & ~missed
         if matched.any():
             channels = [int(c) for c in np.flatnonzero(matched)]
-    elif channel is not None and reproduces and context.layer.channels > 1:
+    elif channel is not None and reproduces and layer.channels > 1:
         channels = [channel]
     explanation = _explanation(context, candidate, channel, given)
     return Explanation(candidate.code, candidate.title, explanation, reproduces, max_abs_diff,

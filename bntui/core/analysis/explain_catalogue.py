@@ -55,7 +55,7 @@ class Recipe:
     epsilon: np.ndarray
     denominator: str = "sqrt(var + eps)"
     #: n when the mean and variance are the batch's own: a float32 framework sums n values
-    #: to get them, which adds rounding of the channel's largest term (see :func:`affine_terms`).
+    #: to get them, which adds rounding of the channel's largest term (see :func:`affine`).
     batch_samples: int = 0
 
     @cached_property
@@ -86,6 +86,20 @@ class Recipe:
             exponent = np.where(np.isfinite(exponent), exponent, 0.0)
             mantissa = np.round(both / 10.0**exponent, 9)
         return np.concatenate([mantissa, exponent]).tobytes()
+
+    def at(self, x: np.ndarray, channel: np.ndarray, widest_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``x * s + offset`` for flat input values ``x`` of the given channels, and each
+        output's largest term (see :func:`affine`); ``widest_x`` is every channel's largest
+        |x| over the whole batch, which bounds the rounding of the batch's own statistics."""
+        s, offset = self._scale[channel], self._offset[channel]
+        with np.errstate(all="ignore"):
+            scaled = np.abs(x * s)
+            terms = np.maximum(scaled, np.maximum(np.abs(self.mean * self._scale), np.abs(self.beta))[channel])
+            if self.batch_samples:
+                # The batch mean is a float32 sum of n values: its rounding grows like log2(n) ulps
+                # of the channel's largest |x * s| (pairwise reduction), for every output of the channel.
+                terms = np.maximum(terms, widest_x[channel] * np.abs(s) * (1.0 + np.log2(self.batch_samples)))
+            return x * s + offset, np.nan_to_num(terms, nan=0.0, posinf=np.finfo(np.float64).max)
 
     def same_as(self, other: Recipe) -> bool:
         """True when both give the same numbers on every input (same s and offset)."""
@@ -158,7 +172,7 @@ class Variant:
     def predict(self, x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
         """The output for ``x`` and, per element, the largest term summed into it."""
         if self.recipe is not None:
-            return affine(self.recipe, x, axis), affine_terms(self.recipe, x, axis)
+            return affine(self.recipe, x, axis)
         assert self.predict_direct is not None
         return self.predict_direct(x)
 
@@ -191,27 +205,15 @@ def broadcast(vector: np.ndarray, ndim: int, axis: int) -> np.ndarray:
     return np.asarray(vector).reshape(shape)
 
 
-def affine(recipe: Recipe, x: np.ndarray, axis: int) -> np.ndarray:
-    """``x * s + offset`` in float64."""
-    with np.errstate(all="ignore"):
-        return x * broadcast(recipe.scale(), x.ndim, axis) + broadcast(recipe.offset(), x.ndim, axis)
-
-
-def affine_terms(recipe: Recipe, x: np.ndarray, axis: int) -> np.ndarray:
-    """Per element, the largest of ``|x * s|``, ``|mean * s|`` and ``|beta|``: the terms a
-    float32 evaluation rounds (see :mod:`bntui.core.numerics`)."""
-    s = recipe.scale()
-    with np.errstate(all="ignore"):
-        per_channel = np.maximum(np.abs(recipe.mean * s), np.abs(recipe.beta))
-        scaled = np.abs(x * broadcast(s, x.ndim, axis))
-        terms = np.maximum(scaled, broadcast(per_channel, x.ndim, axis))
-        if recipe.batch_samples:
-            # The batch mean is a float32 sum of n values: its rounding grows like log2(n) ulps of
-            # the channel's largest |x * s| (pairwise reduction), for every output of the channel.
-            others = tuple(index for index in range(x.ndim) if index != axis)
-            widest = np.max(np.nan_to_num(scaled), axis=others, keepdims=True)
-            terms = np.maximum(terms, widest * (1.0 + np.log2(recipe.batch_samples)))
-    return np.nan_to_num(terms, nan=0.0, posinf=np.finfo(np.float64).max)
+def affine(recipe: Recipe, x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """``x * s + offset`` over a whole tensor, and each output's largest term summed: the terms
+    a float32 evaluation rounds, ``|x * s|``, ``|mean * s|`` and ``|beta|`` (see
+    :mod:`bntui.core.numerics`), and for the batch's own statistics their rounding."""
+    channel = np.broadcast_to(broadcast(np.arange(recipe.mean.shape[0]), x.ndim, axis), x.shape)
+    others = tuple(index for index in range(x.ndim) if index != axis)
+    widest = np.max(np.abs(np.nan_to_num(x)), axis=others)
+    output, terms = recipe.at(x.ravel(), channel.ravel(), widest)
+    return output.reshape(x.shape), terms.reshape(x.shape)
 
 
 # --- statistics -------------------------------------------------------------------------------
