@@ -81,7 +81,7 @@ def _tf_keras_model(folder: Path, rng: np.random.Generator) -> dict[str, dict[st
     return {path: _bn_weights(layer) for path, layer in layers.items()}
 
 
-def _tf24_form(source: Path, target: Path) -> None:
+def tf24_form(source: Path, target: Path) -> None:
     """The TF 2.4 layout: keras_metadata.pb's records moved into saved_model.pb's object graph."""
     from tensorflow.core.protobuf import saved_model_pb2
     from tf_keras.protobuf import saved_metadata_pb2
@@ -192,7 +192,7 @@ def build(folder: Path) -> Built:
     folder.mkdir(exist_ok=True)
     rng = np.random.default_rng(11)
     expected = _tf_keras_model(folder, rng)
-    _tf24_form(folder / "sm", folder / "sm_tf24")
+    tf24_form(folder / "sm", folder / "sm_tf24")
     k3_expected = _keras3_export(folder, rng)
     tf1_expected = _tf1_checkpoint(folder, rng)
     write_tfjs(folder / "twin.h5", folder / "tfjs")
