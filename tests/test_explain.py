@@ -108,6 +108,19 @@ def test_a_solved_epsilon_is_reported(seed: BNLayer) -> None:
     assert first.parameters["epsilon"] == pytest.approx(3e-4, rel=1e-6)
 
 
+def test_the_cudnn_epsilon_clamp_is_named(seed: BNLayer) -> None:
+    """A layer with epsilon 1e-6 run by TF 1.x's fused kernel computed with 1.001e-5. A small
+    variance makes 1e-5 and 1.001e-5 give visibly different numbers."""
+    from dataclasses import replace
+
+    layer = replace(seed, epsilon=1e-6, moving_variance=np.array([1e-4], dtype=seed.moving_variance.dtype))
+    m, v, g, b, _e = _params(layer)
+    result = explain(layer, _x(layer), exact(bn(X, m, v, g, b, 1.001e-5)))
+    first = result.explanations[0]
+    assert (first.code, first.reproduces, first.parameters["epsilon"]) == ("epsilon_value", True, 1.001e-5)
+    assert "cuDNN silently raise" in first.explanation
+
+
 def test_two_mistakes_together_rank_after_single_ones(seed: BNLayer) -> None:
     _m, _v, g, b, _e = _params(seed)
     got = bn(X, X.mean(), X.var(ddof=1), g, b, 1e-5)  # a PyTorch port: eps 1e-5 and torch.var
