@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bntui.core.errors import InputValueError
-from bntui.core.input_parse import MAX_ELEMENTS, load_npy, parse_for_layer, parse_values
+from bntui.core.input_parse import MAX_ELEMENTS, load_npy, parse_for_layer, parse_values, value_notes
 
 
 @pytest.mark.parametrize("text, channels, axis, shape, flat", [
@@ -97,3 +97,27 @@ def test_huge_npy_is_refused_before_loading(tmp_path: Path) -> None:
     del big
     with pytest.raises(InputValueError, match=f"at most {MAX_ELEMENTS}"):
         load_npy(path)
+
+
+@pytest.mark.parametrize("text", ["1,,2", ",1", "1,", "[1,,2]", "[[1],,[2]]", "[1,]", "[,1]"])
+def test_a_comma_without_a_value_is_refused(text: str) -> None:
+    with pytest.raises(InputValueError, match="comma has no value"):
+        parse_values(text)
+
+
+def test_what_reading_changed_is_said() -> None:
+    notes = value_notes("1e400, -1e400, 1e-400, 0e5, 0.0, 1e39, nan, inf, 3")
+    assert notes == [
+        "1e400 is beyond float64 and was read as inf",
+        "-1e400 is beyond float64 and was read as -inf",
+        "1e-400 is below float64's smallest number and was read as 0",
+        "1e39 is beyond float32: TensorFlow's float32 input holds inf there",
+    ]
+    # float32's largest value itself is exact in float32: nothing to say
+    assert value_notes(repr(float(np.finfo(np.float32).max))) == []
+
+
+def test_empty_npy_has_its_own_message(tmp_path: Path) -> None:
+    np.save(tmp_path / "empty.npy", np.zeros((0, 3)))
+    with pytest.raises(InputValueError, match=r"holds no values \(shape \(0, 3\)\)"):
+        load_npy(tmp_path / "empty.npy")

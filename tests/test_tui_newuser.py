@@ -280,7 +280,7 @@ async def test_diagnostics_grouped_and_enter_after_d_jumps_to_steps(resnet_like:
         assert screen.channel == 1
 
 
-# -- 8. input -------------------------------------------------------------------------------------
+# -- 6 and 8. input -------------------------------------------------------------------------------------
 
 
 async def test_doubled_comma_and_empty_npy_are_refused(tmp_path: Path) -> None:
@@ -297,6 +297,13 @@ async def test_doubled_comma_and_empty_npy_are_refused(tmp_path: Path) -> None:
         await pilot.press("enter")
         await settle(app, pilot)
         assert "holds no values" in screen.query_one(InputBar).error
+        screen.query_one(InputBar).input.value = ""
+        assert not isinstance(screen.focused, Input)
+        await pilot.press("i", *"1e-400", "enter")  # item 6: said, not silently 0
+        await settle(app, pilot)
+        assert screen.computation is not None
+        assert "1e-400 is below float64's smallest number and was read as 0" in str(
+            screen.query_one("#input-line").render())
 
 
 # -- 9. 80x24 --------------------------------------------------------------------------------------

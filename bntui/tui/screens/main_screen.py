@@ -41,6 +41,7 @@ from bntui.tui.widgets.parameter_table import ParameterTable
 
 #: The sidebar is fitted to the longest layer name, up to this share of the screen width.
 SIDEBAR_MAX_SHARE = 0.4
+SIDEBAR_MIN = 16
 #: Actions bound to printable keys: off while the input box has the keyboard, so the footer
 #: shows only what works there (Escape, F1, ctrl+p).
 _TYPING_KEYS = {"focus_input", "focus_layers", "channel", "goto_channel", "export", "load_npy", "quit", "show_tab",
@@ -181,7 +182,7 @@ class MainScreen(Screen[None]):
             return
         tree.show_model(model)
         sidebar = self.query_one("#sidebar")
-        sidebar.styles.width = min(tree.wanted_width() + 3, int(self.size.width * SIDEBAR_MAX_SHARE))
+        sidebar.styles.width = min(max(tree.wanted_width() + 3, SIDEBAR_MIN), int(self.size.width * SIDEBAR_MAX_SHARE))
         self.set_focus(tree)
         self.selection = Selection(model=model, layer=model.layers[0])
         if self.initial_input:
