@@ -262,3 +262,24 @@ def test_a_mistake_in_some_channels_says_which(cases: dict[str, Case]) -> None:
     assert result.explanations[0].code == "unexplained"
     partial = {e.code: e.channels for e in result.explanations}
     assert partial.get("gamma_beta_swapped") == swapped
+
+
+def test_mixed_float16_policy_layer(tmp_path: Path) -> None:
+    """Under mixed_float16 Keras' own output is float16: that is `correct`; the float32 formula
+    is the policy ignored (code float16)."""
+    import keras
+
+    inputs = keras.Input((1,))
+    bn = keras.layers.BatchNormalization(name="bn", dtype="mixed_float16")
+    model = keras.Model(inputs, bn(inputs))
+    bn.set_weights([np.array([SEED_VALUES[k]], dtype=np.float32) for k in ("gamma", "beta", "moving_mean", "moving_variance")])
+    model.save(tmp_path / "mixed.keras")
+    layer = open_model(tmp_path / "mixed.keras").find("bn")
+    x = np.array([[1.0], [5.0], [-2.5]])
+    keras_output = np.asarray(bn(x.astype(np.float16), training=False), dtype=np.float64)
+    assert explain(layer, x, exact(keras_output)).explanations[0].code == "correct"
+    g, b, m, v = (SEED_VALUES[k] for k in ("gamma", "beta", "moving_mean", "moving_variance"))
+    float32_formula = g * (x - m) / np.sqrt(v + layer.epsilon) + b
+    first = explain(layer, x, exact(float32_formula)).explanations[0]
+    assert (first.code, first.reproduces) == ("float16", True)
+    assert "policy ignored" in first.parameters["arithmetic"]

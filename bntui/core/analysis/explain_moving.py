@@ -147,7 +147,7 @@ def _score(rule: UpdateRule, layer: BNLayer, n: int, predicted: dict[str, np.nda
     matched = np.all(np.stack([r <= 1.0 for r in ratios]), axis=0)
     channels = [int(c) for c in np.flatnonzero(matched)] if not reproduces and matched.any() and layer.channels > 1 else None
     parameters: dict[str, Any] = {"momentum": float(layer.momentum), "samples": n}
-    frozen = "" if getattr(layer, "trainable", True) else (
+    frozen = "" if layer.trainable else (
         " Note: the layer is frozen (trainable=False), and Keras does not update a frozen layer's statistics at all.")
     formula = (f"As computed (channel 0): moving_variance = {fmt(layer.moving_variance[0])} * "
                f"{fmt(1 - layer.momentum if rule.inverted else layer.momentum)} + batch estimate * "
