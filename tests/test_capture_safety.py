@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import SAMPLES
 
 from bntui.core.config_safety import unsafe_objects
 from bntui.core.errors import InputValueError
 from bntui.tf_bridge.capturing import GeneratedSpec, parse_generated, resolve_shape
 from bntui.tf_bridge.keras_loader import one_line
-from conftest import SAMPLES
 
 
 @pytest.mark.parametrize("spec, expected", [

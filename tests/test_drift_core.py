@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 
 from bntui.core.analysis.drift import (
-    CallStatistics, Moments, analyse, forget_steps, layer_drift, output_shift, steps_to_fit,
+    CallStatistics,
+    Moments,
+    analyse,
+    forget_steps,
+    layer_drift,
+    output_shift,
+    steps_to_fit,
 )
 from bntui.core.model import BNLayer
 from bntui.core.output import Result, render

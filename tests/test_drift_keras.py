@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from bntui.core import open_model
 from bntui.core.analysis.drift import DriftResult, LayerDrift
-from conftest import ROOT
 
 pytestmark = pytest.mark.tensorflow
 
@@ -275,7 +275,7 @@ def test_generated_data_with_a_shape_and_an_image_folder(flag_models: dict[str, 
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bntui", *args], capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "bntui", *args], capture_output=True, text=True, cwd=ROOT, check=False,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 

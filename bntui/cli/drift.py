@@ -78,9 +78,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int | None
         print(f"bntui: drift interrupted after {counted['done']} of {counted['total'] or '?'} samples; "
               "nothing was written", file=sys.stderr)
         return 130
-    kind = "json" if args.json else "csv" if args.csv else "text"
-    from bntui.core.output import render
+    from bntui.core.output import Kind, render
 
+    kind: Kind = "json" if args.json else "csv" if args.csv else "text"
     text = render(result, kind, indent=sys.stdout.isatty())
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     if export is not None:

@@ -29,7 +29,12 @@ from bntui.core.errors import BntuiError, InputValueError
 from bntui.core.keras_config import BN_CLASS_NAMES
 from bntui.core.model import BNLayer, ModelInfo
 from bntui.tf_bridge.capturing import (
-    model_input_dtype, model_input_shape, parse_generated, resolve_shape, run_failure, shape_text,
+    model_input_dtype,
+    model_input_shape,
+    parse_generated,
+    resolve_shape,
+    run_failure,
+    shape_text,
 )
 from bntui.tf_bridge.keras_loader import load_whole_model, one_line, quiet
 
@@ -143,8 +148,8 @@ class ImageFolderSource:
         self.description = f"{folder} ({self.samples} images)"
         size = "its own size (the model's is None)" if self.height is None or self.width is None else \
             f"{self.height}x{self.width}"
-        self.notes = (f"images are decoded by TensorFlow and resized to {size}; their pixels are used as they are "
-                      "(0 to 255) unless --scale says otherwise: give the model's own preprocessing",)
+        self.notes: tuple[str, ...] = ((f"images are decoded by TensorFlow and resized to {size}; their pixels are used as they are "
+                       "(0 to 255) unless --scale says otherwise: give the model's own preprocessing"),)
 
     def batches(self, batch_size: int) -> Iterator[np.ndarray]:
         import tensorflow as tf
@@ -219,7 +224,7 @@ def bn_instances(model: Any) -> list[tuple[Any, tuple[str, ...]]]:
 def _channel_axis(layer: Any, rank: int) -> int:
     axis = layer.axis
     if isinstance(axis, (list, tuple)) or type(axis).__name__ == "ListWrapper":
-        axis = list(axis)[0]
+        axis = next(iter(axis))
     axis = int(axis)
     if getattr(layer, "virtual_batch_size", None) and type(layer).__module__.startswith("tf_keras"):
         axis -= 1  # tf_keras shifts its stored axis by one for the ghost-batch reshape
@@ -311,13 +316,13 @@ def run_pass(
     calls_per_layer = {key: order.count(key) for key in set(order)}
     seen_calls: dict[int, int] = {}
     live: list[LiveCall] = []
-    for key, moments in zip(order, merged):
-        assert moments is not None
+    for key, total in zip(order, merged):
+        assert total is not None  # every recorded call received every batch
         call = seen_calls.get(key, 0)
         seen_calls[key] = call + 1
         layer, paths = by_id[key]
         live.append(LiveCall(layer=layer, candidate_paths=paths, call=call, calls=calls_per_layer[key],
-                             moments=moments))
+                             moments=total))
     unreached = [paths[0] for key, (_, paths) in by_id.items() if key not in calls_per_layer]
     notes = list(source.notes)
     if scale != 1.0:
@@ -386,6 +391,6 @@ def measure_drift(
     drift_pass = run_pass(model, source, batch_size=batch_size, scale=scale, progress=progress, stop=stop)
     statistics, notes = pair_with_file(info, drift_pass)
     notes = [f"data: {source.description}", *drift_pass.notes, *notes,
-             "the model ran in inference mode; variances are biased (divided by the count), as Keras' batch "
-             "statistics are"]
+             ("the model ran in inference mode; variances are biased (divided by the count), as Keras' batch "
+              "statistics are")]
     return analyse(statistics, samples=drift_pass.samples, batches=drift_pass.batches, notes=tuple(notes))

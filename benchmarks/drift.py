@@ -1,0 +1,150 @@
+"""Drift's cost: overhead against a bare ``model.predict``, and memory against the sample count.
+
+Usage (from the repository root, with the test extras installed):
+
+    python benchmarks/drift.py            # ResNet50, 256 and 2048 samples of 224x224x3
+    python benchmarks/drift.py --quick    # a small conv net, 64 and 512 samples (what CI runs)
+
+Every measurement runs in a fresh Python process with the same imports and the model already
+loaded before the clock starts, over the same ``.npy`` data (memory-mapped), batch size 32:
+
+- ``predict``: ``model.predict(data)``, the bare forward pass as Keras users run it;
+- ``forward``: the graph drift runs (``model(x, training=False)`` in a ``tf.function``) without
+  the statistics: what collecting the statistics is measured against;
+- ``drift``: :func:`bntui.tf_bridge.drift.run_pass`, every BN layer's moments collected.
+
+Goals (issue 13): drift at most 1.3x predict; collecting at most a third of the forward pass
+(``drift / forward - 1 <= 1/3``); peak RSS for the large sample count within 10 % of the small
+(the large data runs next in the drift process: if memory grew with the samples, the peak would).
+Both first calls (predict's and drift's) include tracing their graph, as a user's run does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from build_models import DEFAULT_CACHE, build
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(HERE.parent)}
+
+MEASURE = """
+import json, resource, sys, time
+import numpy as np
+from bntui.tf_bridge.keras_loader import load_whole_model
+from bntui.tf_bridge.drift import NpySource, run_pass
+from bntui.tf_bridge.capturing import model_input_shape
+import tensorflow as tf
+kind, model_path, data_path, batch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+model = load_whole_model(model_path)
+source = NpySource(data_path, model_input_shape(model))
+start = time.perf_counter()
+if kind == "predict":
+    model.predict(np.load(data_path, mmap_mode="r"), batch_size=batch, verbose=0)
+elif kind == "forward":
+    shape = model_input_shape(model)
+    step = tf.function(lambda x: model(x, training=False),
+                       input_signature=[tf.TensorSpec([None, *shape[1:]], "float32")])
+    for x in source.batches(batch):
+        step(tf.constant(x))
+else:
+    run_pass(model, source, batch_size=batch)
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+result = {"seconds": seconds, "rss_mb": peak}
+if kind == "drift" and len(sys.argv) > 5:  # then the large data, in the same process: does the peak grow?
+    start = time.perf_counter()
+    run_pass(model, NpySource(sys.argv[5], model_input_shape(model)), batch_size=batch)
+    result["large_seconds"] = time.perf_counter() - start
+    result["large_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(result))
+"""
+
+
+def _quick_model(cache: Path) -> Path:
+    """A small conv net with 6 BN layers (32x32x3 input), built once into the cache."""
+    path = cache / "drift_quick_convnet.keras"
+    if not path.exists():
+        import keras
+
+        inputs = keras.Input((32, 32, 3))
+        x = inputs
+        for index, width in enumerate((16, 16, 32, 32, 64, 64)):
+            x = keras.layers.Conv2D(width, 3, padding="same", strides=2 if index % 2 else 1, name=f"conv{index}")(x)
+            x = keras.layers.BatchNormalization(name=f"bn{index}")(x)
+            x = keras.layers.ReLU()(x)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        keras.Model(inputs, keras.layers.Dense(10)(x), name="drift_quick").save(path)
+    return path
+
+
+def _data(cache: Path, samples: int, shape: tuple[int, ...]) -> Path:
+    """Seeded float32 normal data, written once in chunks (never all in memory)."""
+    import numpy as np
+
+    path = cache / f"drift_{samples}x{'x'.join(map(str, shape))}.npy"
+    if not path.exists():
+        rng = np.random.default_rng(0)
+        partial = path.with_suffix(".partial")
+        array = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=(samples, *shape))
+        for start in range(0, samples, 64):
+            count = min(64, samples - start)
+            array[start:start + count] = rng.standard_normal((count, *shape), dtype=np.float32)
+        array.flush()
+        del array
+        partial.rename(path)
+    return path
+
+
+def _measure(kind: str, model: Path, data: Path, batch: int, *more: Path) -> dict[str, float]:
+    result = subprocess.run([sys.executable, "-c", MEASURE, kind, str(model), str(data), str(batch), *map(str, more)],
+                            capture_output=True, text=True, env=ENV, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"{kind} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the small case only (what CI runs)")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where models and data are built")
+    args = parser.parse_args()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    if args.quick:
+        model, shape, small, large, name = _quick_model(args.cache), (32, 32, 3), 64, 512, "quick conv net"
+    else:
+        model = build(args.cache, names=("ResNet50",), extras=False)["ResNet50.keras"]
+        shape, small, large, name = (224, 224, 3), 256, 2048, "ResNet50"
+    batch = 32
+    small_data, large_data = _data(args.cache, small, shape), _data(args.cache, large, shape)
+    predict = _measure("predict", model, small_data, batch)
+    forward = _measure("forward", model, small_data, batch)
+    drift = _measure("drift", model, small_data, batch, large_data)
+    overhead = drift["seconds"] / predict["seconds"]
+    collecting = drift["seconds"] / forward["seconds"] - 1
+    memory = drift["large_rss_mb"] / drift["rss_mb"] - 1
+    print(f"{name}, {small} samples of {'x'.join(map(str, shape))}, batch {batch}")
+    print(f"  predict  {predict['seconds']:8.2f} s  {predict['rss_mb']:8.0f} MB")
+    print(f"  forward  {forward['seconds']:8.2f} s  {forward['rss_mb']:8.0f} MB")
+    print(f"  drift    {drift['seconds']:8.2f} s  {drift['rss_mb']:8.0f} MB")
+    print(f"  drift    {drift['large_seconds']:8.2f} s  {drift['large_rss_mb']:8.0f} MB  "
+          f"({large} samples next, same process: peak RSS so far)")
+    goals = [
+        (f"drift / predict = {overhead:.2f}", "<= 1.3", overhead <= 1.3),
+        (f"collecting / forward = {collecting:+.2f}", "<= 0.33", collecting <= 1 / 3),
+        (f"peak RSS {large} vs {small} samples = {memory:+.1%}", "within 10%", abs(memory) <= 0.10),
+    ]
+    for text, goal, met in goals:
+        print(f"  {text:42} goal {goal:10} {'met' if met else 'NOT MET'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
