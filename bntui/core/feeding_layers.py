@@ -8,7 +8,7 @@ only for the feeding layers asked about, read-only, with h5py, from both layouts
   ``weight_names`` such as ``conv/kernel:0`` or ``inner/conv/kernel``;
 - Keras 3 (``model.weights.h5`` inside a ``.keras`` zip): unnamed ``vars/0``, ``vars/1`` in
   creation order, under groups named after the class and paired with the config by
-  :func:`bntui.core.keras_v3._pair_children`, the readers' own pairing.
+  :func:`bntui.core.keras_v3.pair_children`, the readers' own pairing.
 
 The config is parsed as JSON; nothing it names is imported or run. Like every read of HDF5,
 call this inside the fork guard (see :mod:`bntui.cli.fold`).
@@ -31,7 +31,7 @@ from bntui.core.errors import ModelFileError
 from bntui.core.guarded_open import PendingRead
 from bntui.core.hdf5_attrs import name_list_attr, text_attr
 from bntui.core.keras_config import ConfigLayer, build_tree, parse_config_json
-from bntui.core.keras_v3 import _pair_children
+from bntui.core.keras_v3 import pair_children
 from bntui.core.model import BNLayer, ModelInfo
 from bntui.core.zip_member import open_member, read_small_member
 
@@ -308,7 +308,7 @@ def _v3_weights(h5: h5py.File, found: _Located) -> dict[str, np.ndarray]:
         layers_group = group.get("layers")
         if not isinstance(layers_group, h5py.Group):
             raise ModelFileError(f"{'/'.join(found.names[: depth + 1])}: no weights group in the file")
-        key = next((key for key, child in _pair_children(layers_group, node) if child is not None and child.name == name), None)
+        key = next((key for key, child in pair_children(layers_group, node) if child is not None and child.name == name), None)
         if key is None:
             raise ModelFileError(f"{'/'.join(found.names[: depth + 1])} is in the config but its weights are not in the file")
         group = layers_group[key]

@@ -52,7 +52,7 @@ def _vars_name(group: h5py.Group) -> str | None:
     return text_attr(holder, "name") if isinstance(holder, h5py.Group) else None
 
 
-def _pair_children(layers_group: h5py.Group, node: ConfigLayer | None) -> list[tuple[str, ConfigLayer | None]]:
+def pair_children(layers_group: h5py.Group, node: ConfigLayer | None) -> list[tuple[str, ConfigLayer | None]]:
     """(h5 group name, config layer) pairs: config order first, then unclaimed groups."""
     names = sorted((key for key in layers_group if isinstance(layers_group[key], h5py.Group)), key=_natural)
     by_attr = {}
@@ -93,7 +93,7 @@ def _attribute_children(group: h5py.Group, node: ConfigLayer | None) -> list[tup
 def _walk(group: h5py.Group, node: ConfigLayer | None, prefix: tuple[str, ...], out: list[BNLayer],
           version: str | None) -> None:
     layers_group = group.get("layers")
-    children = _pair_children(layers_group, node) if isinstance(layers_group, h5py.Group) else []
+    children = pair_children(layers_group, node) if isinstance(layers_group, h5py.Group) else []
     for key, child in children:
         sub = layers_group[key]
         _visit(sub, key, child, (*prefix, child.name if child else (_vars_name(sub) or key)), out, version)
