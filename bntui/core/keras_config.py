@@ -46,6 +46,8 @@ class ConfigLayer:
     children: list[ConfigLayer] = field(default_factory=list)
     is_container: bool = False
     module: str | None = None
+    #: A ``training`` argument hard-coded where the model calls this layer, if any.
+    call_training: bool | None = None
 
     @property
     def is_plain_leaf(self) -> bool:
@@ -92,6 +94,7 @@ def build_tree(layer_dict: dict[str, Any]) -> ConfigLayer:
     module = layer_dict.get("module")
     node = ConfigLayer(name=name, class_name=class_name, config=config, module=module if isinstance(module, str) else None)
     node.inbound = _first_inbound(layer_dict.get("inbound_nodes"))
+    node.call_training = call_training_from_config(layer_dict)
     members = raw if isinstance(raw, list) else config.get("layers")
     if isinstance(members, list):
         node.is_container = True
@@ -108,6 +111,27 @@ def build_tree(layer_dict: dict[str, Any]) -> ConfigLayer:
     if isinstance(wrapped, dict) and "class_name" in wrapped:
         node.children.append(build_tree(wrapped))
     return node
+
+
+def call_training_from_config(layer_config: dict[str, Any]) -> bool | None:
+    """The ``training`` argument hard-coded where the model calls the layer, from the layer's
+    entry in the model config: tf.keras keeps call kwargs as the fourth item of each inbound
+    tensor (``[[["dense", 0, 0, {"training": true}]]]``), Keras 3 in each node's ``kwargs``.
+    None when the config records none, or when the layer's calls disagree."""
+    found: set[bool] = set()
+    nodes = layer_config.get("inbound_nodes")
+    for node in nodes if isinstance(nodes, list) else []:
+        if isinstance(node, dict):
+            kwargs = node.get("kwargs")
+            if isinstance(kwargs, dict) and isinstance(kwargs.get("training"), bool):
+                found.add(kwargs["training"])
+        elif isinstance(node, list):
+            for tensor in node:
+                if isinstance(tensor, list) and len(tensor) > 3 and isinstance(tensor[3], dict):
+                    value = tensor[3].get("training")
+                    if isinstance(value, bool):
+                        found.add(value)
+    return found.pop() if len(found) == 1 else None
 
 
 def _first_inbound(nodes: Any) -> str | None:

@@ -167,6 +167,7 @@ def _configured(group: h5py.Group, node: ConfigLayer, path: tuple[str, ...], ver
         dtype=dtype_name(node.config),
         inbound=node.inbound,
         keras_version=version,
+        call_training=node.call_training,
     )
 
 

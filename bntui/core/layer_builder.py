@@ -58,6 +58,7 @@ def build_layer(
     inbound: str | None = None,
     notes: tuple[str, ...] = (),
     keras_version: str | None = None,
+    call_training: bool | None = None,
 ) -> BNLayer:
     """Read the weights named by role and check they agree with each other and the settings.
 
@@ -109,6 +110,7 @@ def build_layer(
         renorm_stddev=arrays.get("renorm_stddev"),
         virtual_batch_size=settings.get("virtual_batch_size"),
         keras_version=keras_version,
+        call_training=call_training,
     )
 
 

@@ -111,6 +111,7 @@ def _match_group(
                 dtype=dtype_name(bn.config),
                 inbound=bn.inbound,
                 keras_version=version,
+                call_training=bn.call_training,
             )
         )
     for prefix, found in leftovers:

@@ -69,6 +69,8 @@ class BNLayer:
     virtual_batch_size: int | None = None
     #: The Keras version that wrote the file (frozen layers behaved otherwise before tf.keras).
     keras_version: str | None = None
+    #: A ``training`` argument hard-coded where the model calls this layer (from the config).
+    call_training: bool | None = None
 
     @property
     def channels(self) -> int:

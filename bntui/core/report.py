@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from bntui.core.analysis.explain_modes import audit_modes
 from bntui.core.diagnostics import channel_codes, diagnose
 from bntui.core.model import BNLayer, ModelInfo
 from bntui.core.numbers import fmt, to_json_value
@@ -51,6 +52,8 @@ def layer_dict(layer: BNLayer) -> dict[str, Any]:
         "assumed": layer.assumed,
         "sources": dict(layer.sources),
         "notes": list(layer.notes),
+        "call_training": layer.call_training,
+        "modes": audit_modes(layer, layer.call_training).to_dict(),
         "warnings": [
             {"code": d.code, "message": d.message, "explanation": d.explanation, "channels": list(d.channels)}
             for d in diagnose(layer)

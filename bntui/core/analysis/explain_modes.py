@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bntui.core.keras_config import call_training_from_config  # noqa: F401 - re-exported
 from bntui.core.model import BNLayer
 
 #: The calls the audit describes, as keys of ``behaviour``.
@@ -88,26 +89,6 @@ def audit_modes(layer: BNLayer, call_training: bool | None = None, input_rank: i
     notes = _notes(layer, call_training, today, written, family, input_rank)
     return ModeAudit(layer.trainable, call_training, today, written,
                      f"{family} {layer.keras_version}" if written is not None else None, tuple(notes))
-
-
-def call_training_from_config(layer_config: dict[str, Any]) -> bool | None:
-    """The ``training`` argument hard-coded where the model calls the layer, from the layer's
-    entry in the model config: tf.keras keeps call kwargs as the fourth item of each inbound
-    tensor (``[[["dense", 0, 0, {"training": true}]]]``), Keras 3 in each node's ``kwargs``.
-    None when the config records none, or when the layer's calls disagree."""
-    found: set[bool] = set()
-    for node in layer_config.get("inbound_nodes") or []:
-        if isinstance(node, dict):
-            kwargs = node.get("kwargs")
-            if isinstance(kwargs, dict) and isinstance(kwargs.get("training"), bool):
-                found.add(kwargs["training"])
-        elif isinstance(node, list):
-            for tensor in node:
-                if isinstance(tensor, list) and len(tensor) > 3 and isinstance(tensor[3], dict):
-                    value = tensor[3].get("training")
-                    if isinstance(value, bool):
-                        found.add(value)
-    return found.pop() if len(found) == 1 else None
 
 
 def _batch(variance: str) -> CallBehaviour:
