@@ -20,7 +20,7 @@ import os
 import re
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from bntui.core.guarded_open import PendingRead
 from bntui.core.hdf5_attrs import name_list_attr, text_attr
 from bntui.core.keras_config import ConfigLayer, build_tree, parse_config_json
 from bntui.core.keras_v3 import pair_children
-from bntui.core.model import BNLayer, ModelInfo
+from bntui.core.model import BNLayer, FeedingLayer, ModelInfo
 from bntui.core.zip_member import open_member, read_small_member
 
 #: The weights of each layer class that can take a folded BN, in the order Keras creates them.
@@ -52,33 +52,6 @@ KERNEL_ROLES: dict[str, tuple[str, ...]] = {
 }
 
 _INDEX_SUFFIX = re.compile(r":\d+$")
-
-
-@dataclass(frozen=True, eq=False)
-class FeedingLayer:
-    """What feeds one BN layer, as the file says.
-
-    ``class_name`` is None when the BN's input comes from outside its model (the first layer
-    of a Sequential, a model input), and ``weights`` is empty for layers without a kernel.
-    """
-
-    bn_path: str
-    name: str | None
-    path: str | None
-    class_name: str | None
-    config: dict[str, Any] = field(default_factory=dict)
-    #: Names of the layers that read this layer's output (the BN among them).
-    consumers: tuple[str, ...] = ()
-    #: How many times the layer is called (more than one: a shared layer).
-    calls: int = 1
-    is_model_output: bool = False
-    #: Role (``kernel``, ``bias``...) -> array, exactly as stored.
-    weights: dict[str, np.ndarray] = field(default_factory=dict)
-    #: Why the feeding layer could not be found, where it could not.
-    problem: str | None = None
-    #: The rank of the BN's input where the config tells (Keras 3's ``build_config``, or the
-    #: feeding conv's spatial rank + 2): PyTorch's BatchNorm1d/2d/3d depends on it.
-    bn_input_rank: int | None = None
 
 
 #: What h5py and zipfile raise on damaged files (as in :mod:`bntui.core.reader`).

@@ -7,6 +7,7 @@ computation, diagnostics, CLI and TUI never need to know which file format a lay
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -151,3 +152,30 @@ class ModelInfo:
         raise LayerNotFoundError(
             f"no BatchNormalization layer named {name_or_path!r}; layers: {known}"
         )
+
+
+@dataclass(frozen=True, eq=False)
+class FeedingLayer:
+    """What feeds one BN layer, as the file says.
+
+    ``class_name`` is None when the BN's input comes from outside its model (the first layer
+    of a Sequential, a model input), and ``weights`` is empty for layers without a kernel.
+    """
+
+    bn_path: str
+    name: str | None
+    path: str | None
+    class_name: str | None
+    config: dict[str, Any] = field(default_factory=dict)
+    #: Names of the layers that read this layer's output (the BN among them).
+    consumers: tuple[str, ...] = ()
+    #: How many times the layer is called (more than one: a shared layer).
+    calls: int = 1
+    is_model_output: bool = False
+    #: Role (``kernel``, ``bias``...) -> array, exactly as stored.
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Why the feeding layer could not be found, where it could not.
+    problem: str | None = None
+    #: The rank of the BN's input where the config tells (Keras 3's ``build_config``, or the
+    #: feeding conv's spatial rank + 2): PyTorch's BatchNorm1d/2d/3d depends on it.
+    bn_input_rank: int | None = None

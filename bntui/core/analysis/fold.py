@@ -11,7 +11,7 @@ examined for int8 quantization: one channel with a tiny variance gets a huge ``s
 weights then set the per-tensor scale that every other channel has to share.
 
 Pure: numpy only. The feeding layer's config and weights come in a
-:class:`bntui.core.feeding_layers.FeedingLayer`; the TensorFlow check of the folded layer
+:class:`bntui.core.model.FeedingLayer`; the TensorFlow check of the folded layer
 lives in :mod:`bntui.tf_bridge.fold_check` and is attached with :func:`with_checks`.
 """
 
@@ -26,8 +26,7 @@ import numpy as np
 from bntui.core.numbers import fmt, to_json_value
 
 if TYPE_CHECKING:
-    from bntui.core.feeding_layers import FeedingLayer
-    from bntui.core.model import BNLayer
+    from bntui.core.model import BNLayer, FeedingLayer
 
 #: Spatial rank of each foldable class (None: Dense, whose input rank the config may not say).
 _SPATIAL: dict[str, int | None] = {
