@@ -145,8 +145,8 @@ def _list_output(model: ModelInfo, args: argparse.Namespace) -> str:
             rows.append([layer.path, layer.channels, layer.axis, layer.epsilon, layer.momentum,
                          layer.center, layer.scale, " ".join(layer.assumed), codes])
         return to_csv(rows)
-    lines = [f"{model.path}: {model.format}, Keras {model.keras_version or 'unknown'}, "
-             f"{len(model.layers)} BatchNormalization layer{'s' if len(model.layers) != 1 else ''}"]
+    lines = [(f"{model.path}: {model.format}, Keras {model.keras_version or 'unknown'}, "
+              f"{len(model.layers)} BatchNormalization layer{'s' if len(model.layers) != 1 else ''}")]
     if not model.layers:
         lines.append("no BatchNormalization layers in this model")
         return "\n".join(lines)
@@ -246,8 +246,8 @@ def _parameters_text(layer: BNLayer) -> str:
     from bntui.core.numbers import fmt
     from bntui.core.report import parameter_rows
 
-    lines = [f"{layer.path}: {layer.channels} channel{'s' if layer.channels != 1 else ''}, axis {layer.axis}, epsilon {fmt(layer.epsilon)}, "
-             f"center {layer.center}, scale {layer.scale}"]
+    lines = [(f"{layer.path}: {layer.channels} channel{'s' if layer.channels != 1 else ''}, axis {layer.axis}, "
+              f"epsilon {fmt(layer.epsilon)}, center {layer.center}, scale {layer.scale}")]
     if layer.assumed:
         lines.append(f"assumed Keras defaults: {', '.join(layer.assumed)}")
     lines.extend(_table([[str(cell) for cell in row] for row in parameter_rows(layer, readable=True)]))
@@ -262,8 +262,8 @@ def _steps_text(computation: Computation, channels: list[int], modes: tuple[str,
     layer = computation.layer
     policy = f", dtype policy {layer.dtype_policy}" if layer.dtype_policy and layer.dtype_policy != "float32" else ""
     frozen = ", frozen (trainable: false)" if not layer.trainable else ""
-    lines = [f"{layer.path}: input shape {computation.x.shape}, axis {layer.axis}, epsilon {fmt(layer.epsilon)}"
-             f"{policy}{frozen}"]
+    lines = [(f"{layer.path}: input shape {computation.x.shape}, axis {layer.axis}, epsilon {fmt(layer.epsilon)}"
+              f"{policy}{frozen}")]
     for channel in channels:
         for mode in modes:
             result = computation.result(mode)

@@ -96,7 +96,7 @@ def tolerance(computation: Computation, mode: str, precision: str = "float32") -
     ``precision`` is ``float32``, ``float64`` or ``policy`` (the layer's 16-bit dtype policy,
     whose reference is computed on the cast input: pass that computation)."""
     u = _unit(precision)
-    layer, x, axis = computation.layer, computation.x, computation.axis
+    layer, x = computation.layer, computation.x
     result = computation.result(mode)
     with np.errstate(all="ignore"):
         bound = _folded_bound(computation, result, u) + _statistics_bound(computation, result, u)

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from bntui.core.model import KERAS_DEFAULTS, BNLayer
+from bntui.core.model import BNLayer
 
 #: Below this |gamma| (with |beta| above BETA_LARGE) a channel outputs about beta, whatever x is.
 GAMMA_TINY = 1e-4
@@ -23,7 +23,7 @@ FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 #: Epsilons Keras itself uses: its default, and 1.001e-5 in keras.applications' ResNet,
 #: ResNetV2, DenseNet and others (TF 1.x's fused kernel required at least 1.001e-5). Neither
 #: is a sign of a ported model.
-KERAS_EPSILONS = (float(KERAS_DEFAULTS["epsilon"]), 1.001e-5)
+KERAS_EPSILONS = (1e-3, 1.001e-5)
 
 
 @dataclass(frozen=True, eq=False)

@@ -55,7 +55,7 @@ def _vars_name(group: h5py.Group) -> str | None:
 def pair_children(layers_group: h5py.Group, node: ConfigLayer | None) -> list[tuple[str, ConfigLayer | None]]:
     """(h5 group name, config layer) pairs: config order first, then unclaimed groups."""
     names = sorted((key for key in layers_group if isinstance(layers_group[key], h5py.Group)), key=_natural)
-    by_attr = {}
+    by_attr: dict[str, str] = {}
     for key in names:
         attr = _vars_name(layers_group[key])
         if attr is not None:

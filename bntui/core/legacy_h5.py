@@ -28,7 +28,7 @@ WeightSet = dict[str, Any]  # role -> h5py.Dataset
 
 def read_legacy(h5: h5py.File) -> tuple[list[BNLayer], str | None, str | None, bool]:
     """Return (layers, keras_version, model name, has_config) for a legacy-layout file."""
-    root = h5["model_weights"] if "model_weights" in h5 else h5
+    root = h5.get("model_weights", h5)
     config_text = text_attr(h5, "model_config")
     tree = build_tree(parse_config_json(config_text)) if config_text else None
     version = text_attr(root, "keras_version") or text_attr(h5, "keras_version")
@@ -83,6 +83,7 @@ def _match_group(
     group: h5py.Group, group_name: str, node: ConfigLayer | None, sets: dict[str, WeightSet], version: str | None
 ) -> list[BNLayer]:
     """Pair the BN configs under one top-level layer with that layer's weight sets."""
+    wanted: list[tuple[tuple[str, ...], ConfigLayer]]
     if node is not None and node.is_bn:
         wanted = [((group_name,), node)]
     elif node is not None:

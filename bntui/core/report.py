@@ -18,7 +18,7 @@ from bntui.core.numerics import folded_float32
 from bntui.core.output import to_csv, to_json
 from bntui.core.steps import Computation, Step
 
-__all__ = ["MODES", "computation_arrays", "computation_dict", "tensor_json", "layer_dict", "model_dict", "parameter_rows", "step_rows", "to_csv", "to_json"]
+__all__ = ["MODES", "computation_arrays", "computation_dict", "layer_dict", "model_dict", "parameter_rows", "step_rows", "tensor_json", "to_csv", "to_json"]
 
 MODES = ("inference", "training")
 

@@ -317,14 +317,14 @@ def _training(layer: BNLayer, x: np.ndarray, axis: int, inference: ModeResult) -
     if layer.virtual_batch_size:
         output, means, variances, groups = _ghost_batches(layer, x, axis)
         batch = ModeResult("training", means, variances, output, BATCH, ghost_groups=groups,
-                           notes=(f"ghost batches of {layer.virtual_batch_size} samples (virtual_batch_size): "
-                                  "each is normalised with its own statistics",))
+                           notes=((f"ghost batches of {layer.virtual_batch_size} samples (virtual_batch_size): "
+                                   "each is normalised with its own statistics"),))
     elif layer.renorm:
         r, d = _renorm(layer, mean, variance)
         batch = ModeResult("training", mean, variance, normalise(layer, x, axis, mean, variance, r, d), BATCH,
                            renorm_r=r, renorm_d=d,
-                           notes=("batch renormalisation: x_hat is corrected to x_hat * r + d with "
-                                  "r = batch stddev / renorm_stddev and d = (batch mean - renorm_mean) / renorm_stddev",))
+                           notes=(("batch renormalisation: x_hat is corrected to x_hat * r + d with r = batch stddev"
+                                   " / renorm_stddev and d = (batch mean - renorm_mean) / renorm_stddev"),))
     else:
         batch = ModeResult("training", mean, variance, normalise(layer, x, axis, mean, variance), BATCH)
     if layer.trainable:

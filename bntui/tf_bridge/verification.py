@@ -78,8 +78,8 @@ class Verification:
         """One line for the TUI and the CLI's text output."""
         if not self.agrees:
             return "TensorFlow DISAGREES: " + "; ".join(self.disagreements)
-        parts = [f"inference within tolerance (TF float32 {self.inference.max_ulp:.3g} ulp from exact, "
-                 f"{self.inference.float32.max_ratio:.2g} of the derived bound)"]
+        parts = [(f"inference within tolerance (TF float32 {self.inference.max_ulp:.3g} ulp from exact, "
+                  f"{self.inference.float32.max_ratio:.2g} of the derived bound)")]
         if self.training is not None:
             parts.append(f"training within tolerance ({self.training.float32.max_ratio:.2g} of the bound)")
         parts.extend(self.unavailable)
@@ -88,10 +88,10 @@ class Verification:
 
 def _standalone(layer: BNLayer, shape: tuple[int, ...], dtype: str):  # type: ignore[no-untyped-def]
     """A fresh Keras BN layer with the file's settings and weights (tf_keras for ghost batches)."""
-    settings = dict(axis=layer.axis, epsilon=layer.epsilon, momentum=layer.momentum,
-                    center=layer.center, scale=layer.scale, dtype=dtype)
+    settings: dict[str, object] = {"axis": layer.axis, "epsilon": layer.epsilon, "momentum": layer.momentum,
+                                   "center": layer.center, "scale": layer.scale, "dtype": dtype}
     if layer.virtual_batch_size:
-        import tf_keras as keras_module  # noqa: PLC0415 - only tf_keras has ghost batches
+        import tf_keras as keras_module  # only tf_keras has ghost batches
 
         settings["virtual_batch_size"] = layer.virtual_batch_size
     else:

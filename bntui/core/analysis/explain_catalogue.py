@@ -25,6 +25,16 @@ from bntui.core.numbers import fmt
 from bntui.core.numerics import folded_float32, ulp_of
 from bntui.core.steps import BATCH, Computation
 
+
+def _as64(values: Any) -> np.ndarray:
+    """``values`` as a float64 array."""
+    return np.asarray(values, dtype=np.float64)
+
+
+def _as16(values: Any) -> np.ndarray:
+    """``values`` rounded to float16."""
+    return np.asarray(values, dtype=np.float64).astype(np.float16)
+
 #: Epsilon values tried as they are (no fitting): no epsilon, PyTorch's and ONNX's default,
 #: TF 1.x's fused-kernel/cuDNN minimum (also Keras Applications' ResNets), Keras' default.
 KNOWN_EPSILONS: dict[float, str] = {
@@ -143,9 +153,8 @@ class Context:
     def right_recipe(self) -> Recipe:
         """Keras' inference formula with the layer's own weights."""
         layer = self.layer
-        as64 = lambda a: np.asarray(a, dtype=np.float64)
-        return Recipe(as64(layer.moving_mean), as64(layer.moving_variance), as64(layer.gamma_or_one),
-                      as64(layer.beta_or_zero), np.full(layer.channels, float(layer.epsilon)))
+        return Recipe(_as64(layer.moving_mean), _as64(layer.moving_variance), _as64(layer.gamma_or_one),
+                      _as64(layer.beta_or_zero), np.full(layer.channels, float(layer.epsilon)))
 
     def training_uses_batch_statistics(self) -> bool:
         """Whether Keras' training mode, as :func:`bntui.core.steps.compute` says, normalises
@@ -390,9 +399,8 @@ def other_layer_weights(recipe: Recipe, context: Context) -> list[tuple[Recipe, 
     for other in context.model.layers:
         if other.path == context.layer.path or other.channels != context.layer.channels:
             continue
-        as64 = lambda a: np.asarray(a, dtype=np.float64)
-        changed = replace(recipe, mean=as64(other.moving_mean), variance=as64(other.moving_variance),
-                          gamma=as64(other.gamma_or_one), beta=as64(other.beta_or_zero))
+        changed = replace(recipe, mean=_as64(other.moving_mean), variance=_as64(other.moving_variance),
+                          gamma=_as64(other.gamma_or_one), beta=_as64(other.beta_or_zero))
         variants.append((changed, {"layer": other.path}, f"These are the weights of {other.path}."))
     return variants
 
@@ -409,10 +417,9 @@ def float16(context: Context) -> list[Variant]:
     """
     layer = context.layer
     axis = context.computation.axis
-    as16 = lambda a: np.asarray(a, dtype=np.float64).astype(np.float16)
-    weights16 = replace(layer, moving_mean=as16(layer.moving_mean), moving_variance=as16(layer.moving_variance),
-                        gamma=None if layer.gamma is None else as16(layer.gamma),
-                        beta=None if layer.beta is None else as16(layer.beta))
+    weights16 = replace(layer, moving_mean=_as16(layer.moving_mean), moving_variance=_as16(layer.moving_variance),
+                        gamma=None if layer.gamma is None else _as16(layer.gamma),
+                        beta=None if layer.beta is None else _as16(layer.beta))
     s32, offset32 = folded_float32(weights16)
 
     def keras_policy(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -431,7 +438,9 @@ def float16(context: Context) -> list[Variant]:
         return y16.astype(np.float64), np.nan_to_num(terms)
 
     def throughout(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        h = lambda a: broadcast(as16(a), x.ndim, axis)
+        def h(values: Any) -> np.ndarray:
+            return broadcast(_as16(values), x.ndim, axis)
+
         with np.errstate(all="ignore"):
             x_hat = (x.astype(np.float16) - h(layer.moving_mean)) / np.sqrt(h(layer.moving_variance) + np.float16(layer.epsilon))
             y = x_hat * h(layer.gamma_or_one) + h(layer.beta_or_zero)

@@ -11,6 +11,8 @@ next to the folded form.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 from rich.console import Group
 from rich.style import Style
@@ -20,8 +22,6 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from bntui.core.numbers import fmt
-from typing import Any
-
 from bntui.core.steps import BATCH, Computation, Step
 
 #: Elements shown per channel; the rest are counted, and exported in full.
@@ -33,7 +33,7 @@ TITLES = {"inference": "INFERENCE (moving stats)", "training": "TRAINING (batch 
 class StepTable(Static):
     """Set ``computation``, ``channel`` and ``mode`` ("both", "inference", "training") to redraw."""
 
-    COMPONENT_CLASSES = {"step-table--output", "step-table--float32", "step-table--error"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"step-table--output", "step-table--float32", "step-table--error"}
 
     computation: reactive[Computation | None] = reactive(None, layout=True)
     channel: reactive[int] = reactive(0, layout=True)
