@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from bntui.tui.app import DEMO_INPUT, make_app
 from conftest import SAMPLES, SEED
 from legacy_writer import bn_config, write_legacy
+
+from bntui.tui.app import DEMO_INPUT, make_app
 
 
 async def _loaded(pilot) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SAMPLES, SEED
 from rich.console import Console
 from textual.widgets import Input, TabbedContent
 
@@ -19,7 +20,6 @@ from bntui.tui.widgets.input_bar import InputBar
 from bntui.tui.widgets.layer_tree import LayerTree
 from bntui.tui.widgets.parameter_table import ParameterTable
 from bntui.tui.widgets.step_table import StepTable
-from conftest import SAMPLES, SEED
 
 SIZE = (120, 40)
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from conftest import SEED
+from legacy_writer import bn_config, bn_weights, write_legacy
 from textual import events
 from textual.widgets import Input, TabbedContent
 
@@ -32,8 +34,6 @@ from bntui.tui.widgets.input_bar import InputBar
 from bntui.tui.widgets.layer_tree import LayerTree, elide_middle
 from bntui.tui.widgets.model_summary import ModelSummary
 from bntui.tui.widgets.parameter_table import ParameterTable
-from conftest import SEED
-from legacy_writer import bn_config, bn_weights, write_legacy
 
 RESNET = [("conv2_block1_1_bn", 128), ("conv2_block1_2_bn", 64), ("conv4_block3_2_bn", 256)]
 PLAIN = [(f"batch_normalization_{k}" if k else "batch_normalization", 4) for k in range(14)]

@@ -18,8 +18,9 @@ class BntuiApp(App[int]):
     CSS_PATH = "bntui.tcss"
     TITLE = "bntui"
     # Below 100 columns the stylesheet narrows the sidebar and drops borders (80x24 works).
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    # (Textual declares these as instance attributes, so they cannot be ClassVar here.)
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]  # noqa: RUF012
 
     def __init__(self, model_path: str, *, verify: bool = True, pending: PendingRead | None = None,
                  initial_input: str | None = None) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -63,7 +64,7 @@ def _serve(connection: Connection) -> None:
     from bntui import tf_bridge
 
     tf_bridge.silence_stderr()
-    handlers = {"verify": tf_bridge.verify, "capture": tf_bridge.capture}
+    handlers: dict[str, Callable[..., Any]] = {"verify": tf_bridge.verify, "capture": tf_bridge.capture}
     while True:
         try:
             name, args = connection.recv()

@@ -10,7 +10,9 @@ layer that is no longer shown is dropped instead of drawn.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -54,7 +56,7 @@ class StepsPanel(Panel):
     TAB_TITLE = "Steps"
     TAB_ID = "steps"
     TAB_KEY = "s"
-    SCREEN_BINDINGS = [
+    SCREEN_BINDINGS: ClassVar[list[Binding]] = [
         Binding("m", "cycle_mode", "Mode"),
         Binding("c", "capture", "Capture input", show=False),
     ]
@@ -273,7 +275,7 @@ class StepsPanel(Panel):
 
     def commands(self) -> Iterable[PanelCommand]:
         for mode in MODES:
-            yield PanelCommand(f"Mode: {mode}", f"Show {MODE_TEXT[mode]} steps", lambda mode=mode: self.set_mode(mode))
+            yield PanelCommand(f"Mode: {mode}", f"Show {MODE_TEXT[mode]} steps", partial(self.set_mode, mode))
         yield PanelCommand("Capture input", "Run the whole model and use what really reaches this layer",
                            self.action_capture)
 

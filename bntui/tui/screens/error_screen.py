@@ -6,8 +6,10 @@ script that starts ``bntui MODEL`` can tell that the file did not open.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
@@ -18,7 +20,7 @@ EXIT_CODE = 1
 class ErrorScreen(Screen[None]):
     """Shows one message; q or Escape quits with exit code 1."""
 
-    BINDINGS = [Binding("q,escape", "quit", "Quit")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("q,escape", "quit", "Quit")]
 
     def __init__(self, title: str, message: str) -> None:
         super().__init__()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Markdown
@@ -53,7 +55,7 @@ In **Diagnostics**: `Enter` shows the layer and channel of a finding.
 class HelpScreen(ModalScreen[None]):
     """Modal help; any of Escape, q, F1 or ? closes it."""
 
-    BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,f1,question_mark", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-box"):

@@ -48,7 +48,7 @@ class LayerCommands(Provider):
             score = matcher.match(spaced(command))
             if score > 0:
                 # the real path, with the highlights of the spaced match (same length)
-                highlighted = Content(command, matcher.highlight(spaced(command)).spans)
+                highlighted = Content(command, list(matcher.highlight(spaced(command)).spans))
                 yield Hit(score, highlighted, partial(self._jump, path), help="Show this BN layer")
 
 

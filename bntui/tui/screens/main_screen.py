@@ -9,12 +9,14 @@ stay in the panel (:mod:`bntui.tui.panels`); the palette's commands are in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
+from textual.command import Provider
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
@@ -61,8 +63,8 @@ def _panel_bindings() -> list[Binding]:
 class MainScreen(Screen[None]):
     """Browse the BN layers of one model file and compute inputs through them."""
 
-    COMMANDS = {LayerCommands, ScreenCommands}
-    BINDINGS = [
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {LayerCommands, ScreenCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
         # priority: handled as the key arrives, so the key typed right after it already goes
         # to the input box (check_action turns it off while typing there, so "i" is typed)
         Binding("i", "focus_input", "Input", priority=True),

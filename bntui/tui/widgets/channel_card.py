@@ -7,6 +7,8 @@ input then adds the element-by-element steps under it.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from rich.text import Text
 from textual.reactive import reactive
@@ -26,7 +28,7 @@ def _plus(value: float, digits: int = 8) -> str:
 class ChannelCard(Static):
     """Set ``bn_layer`` and ``channel`` to redraw."""
 
-    COMPONENT_CLASSES = {"channel-card--warning", "channel-card--name"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"channel-card--warning", "channel-card--name"}
 
     bn_layer: reactive[BNLayer | None] = reactive(None, layout=True)
     channel: reactive[int] = reactive(0, layout=True)

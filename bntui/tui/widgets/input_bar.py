@@ -6,8 +6,10 @@ Escape leaves the box (the footer says so while it has the keyboard), so a user 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
@@ -19,7 +21,7 @@ PLACEHOLDER = "input values, e.g. 1, 5 or [[1], [5]]; Enter computes, Esc leaves
 class InputBar(Vertical):
     """An Input and a line under it for what went wrong."""
 
-    BINDINGS = [Binding("escape", "leave", "Leave input")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "leave", "Leave input")]
 
     class ValuesSubmitted(Message):
         """The user pressed Enter on some text."""

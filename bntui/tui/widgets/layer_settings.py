@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
@@ -13,7 +15,7 @@ from bntui.core.numbers import fmt
 class LayerSettings(Static):
     """axis, epsilon, momentum, center, scale, dtype and the feeding layer of one BN layer."""
 
-    COMPONENT_CLASSES = {"layer-settings--assumed"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"layer-settings--assumed"}
 
     bn_layer: reactive[BNLayer | None] = reactive(None, layout=True)
 

@@ -14,12 +14,13 @@ core adds or reorders never shifts what a heading here says.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -58,9 +59,9 @@ def _sort_key(value: Cell) -> tuple[int, float | str]:
 class ParameterTable(ScrollView, can_focus=True):
     """One line per channel; ``order`` holds the channels in the displayed order."""
 
-    COMPONENT_CLASSES = {"parameter-table--warning"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"parameter-table--warning"}
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "cursor(-1)", "Up", show=False),
         Binding("down", "cursor(1)", "Down", show=False),
         Binding("pageup", "cursor(-20)", "Page up", show=False),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
@@ -10,7 +12,7 @@ from textual.widgets import Static
 class VerificationLine(Static):
     """A status (``checking``), a verdict, or a reason TensorFlow is unavailable."""
 
-    COMPONENT_CLASSES = {"verification--agrees", "verification--disagrees", "verification--pending"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"verification--agrees", "verification--disagrees", "verification--pending"}
 
     status: reactive[str] = reactive("", layout=True)
     agrees: reactive[bool | None] = reactive(None)
