@@ -8,12 +8,12 @@ import time
 
 import numpy as np
 import pytest
+from conftest import SEED
 
 from bntui.core import open_model
 from bntui.core.steps import compute
 from bntui.tf_bridge import CaptureUnavailable, TensorFlowUnavailable
 from bntui.tui.tensorflow_process import TensorFlowFailed, TensorFlowProcess
-from conftest import SEED
 
 
 @pytest.mark.tensorflow
