@@ -76,8 +76,10 @@ class PendingRead:
                     payload = pickle.dumps(("ok", self.then(value) if self.then else value))
                 except BntuiError as err:
                     payload = pickle.dumps(("error", err))
-                except BaseException as err:  # noqa: BLE001 - reported by the parent as a bug, not hidden
-                    payload = pickle.dumps(("bug", f"{type(err).__name__}: {err}"))
+                except BaseException:  # noqa: BLE001 - reported by the parent as a bug, not hidden
+                    import traceback
+
+                    payload = pickle.dumps(("bug", traceback.format_exc()))
                 pipe.write(payload)
             os._exit(0)
         os.close(write_end)
@@ -112,7 +114,7 @@ class PendingRead:
             return value
         if kind == "error":
             raise value
-        raise RuntimeError(f"bntui bug while reading {self.path}: {value}")
+        raise RuntimeError(f"bntui bug while reading {self.path}; the reading process's traceback:\n{value}")
 
 
 def open_model_guarded(path: str | os.PathLike[str], timeout: float = READ_TIMEOUT) -> ModelInfo:
