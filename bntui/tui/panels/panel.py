@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -19,6 +19,19 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from bntui.tui.state import Selection
+
+if TYPE_CHECKING:
+    from bntui.tui.tensorflow_process import TensorFlowProcess
+
+
+@dataclass(frozen=True)
+class PanelContext:
+    """What a panel may need from its host besides the selection: the file, and TensorFlow
+    (``verify`` False: the check is off, as in tests and benchmarks)."""
+
+    model_path: str
+    tensorflow: TensorFlowProcess
+    verify: bool
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,10 @@ class Panel(Vertical):
     SCREEN_BINDINGS: ClassVar[list[Binding]] = []
 
     selection: reactive[Selection] = reactive(Selection, init=False)
+
+    def __init__(self, context: PanelContext, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.context = context
 
     def commands(self) -> Iterable[PanelCommand]:
         """The panel's palette commands."""

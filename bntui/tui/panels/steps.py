@@ -31,7 +31,7 @@ from bntui.core.steps import Computation, compute
 from bntui.tui.panels.panel import Panel, PanelCommand
 from bntui.tui.screens.capture_dialog import CaptureDialog
 from bntui.tui.state import InputSource, Selection
-from bntui.tui.tensorflow_process import TensorFlowProcess, Verdict
+from bntui.tui.tensorflow_process import Verdict
 from bntui.tui.widgets.channel_card import ChannelCard
 from bntui.tui.widgets.layer_settings import LayerSettings
 from bntui.tui.widgets.step_table import StepTable
@@ -109,12 +109,6 @@ class StepsPanel(Panel):
     mode: reactive[str] = reactive("both")
     computation: reactive[Computation | None] = reactive(None)
 
-    def __init__(self, *, tensorflow: TensorFlowProcess, verify: bool, model_path: str, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.tensorflow = tensorflow
-        self.verify = verify
-        self.model_path = model_path
-
     def compose(self) -> ComposeResult:
         yield LayerSettings(id="settings")
         yield Label("", id="channel-bar")
@@ -163,10 +157,10 @@ class StepsPanel(Panel):
         line.agrees = None
         if computation is None:
             line.status = ""
-        elif not self.verify:
+        elif not self.context.verify:
             line.status = "TensorFlow check off"
         else:
-            loading = "" if self.tensorflow.started else " (loading TensorFlow, a few seconds)"
+            loading = "" if self.context.tensorflow.started else " (loading TensorFlow, a few seconds)"
             line.status = f"Checking with TensorFlow…{loading}"
             self.run_verification(computation)
 
@@ -196,7 +190,7 @@ class StepsPanel(Panel):
     def run_verification(self, computation: Computation) -> None:
         """Ask the TensorFlow process (seconds to start, the first time) to run the real layer."""
         try:
-            self.post_message(self.Verified(computation, self.tensorflow.verify(computation)))
+            self.post_message(self.Verified(computation, self.context.tensorflow.verify(computation)))
         except Exception as err:  # noqa: BLE001 - TensorFlow's failures are not ours: shown on the line
             self.post_message(self.Verified(computation, None, str(err)))
 
@@ -204,7 +198,7 @@ class StepsPanel(Panel):
     def run_capture(self, layer: BNLayer, spec: str) -> None:
         """Run the whole model (Keras safe mode) and record what reaches ``layer``."""
         try:
-            captured = self.tensorflow.capture(self.model_path, layer.path, spec)
+            captured = self.context.tensorflow.capture(self.context.model_path, layer.path, spec)
             self.post_message(self.Captured(InputSource.captured(layer.path, spec, captured.layer_input)))
         except BntuiError as err:
             self.post_message(self.Captured(None, str(err)))

@@ -19,7 +19,8 @@ class CaptureDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="capture-box"):
             yield Static("Capture this layer's real input by running the whole model (TensorFlow, safe mode).")
-            yield Static("Model input: zeros, ones, uniform:SEED, normal:SEED, or a path to a .npy file.")
+            yield Static("Model input: zeros, ones, uniform:SEED, normal:SEED, or a path to a .npy file. "
+                         "Enter runs, Esc cancels.")
             yield Input(value="normal:0", id="capture-spec")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

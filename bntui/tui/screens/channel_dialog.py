@@ -22,7 +22,7 @@ class ChannelDialog(ModalScreen[int | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="channel-box"):
-            yield Label(f"Go to channel (0 to {self.channels - 1}); Esc cancels")
+            yield Label(f"Go to channel (0 to {self.channels - 1}); Enter goes, Esc cancels")
             yield Input(placeholder="channel number", type="integer", id="channel-number")
             yield Label("", id="channel-error")
 

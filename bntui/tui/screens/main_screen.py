@@ -28,7 +28,7 @@ from bntui.core.guarded_open import PendingRead
 from bntui.core.input_parse import load_npy
 from bntui.core.model import BNLayer
 from bntui.core.steps import Computation
-from bntui.tui.panels import PANELS, Panel, PanelCommand, StepsPanel
+from bntui.tui.panels import PANELS, Panel, PanelCommand, PanelContext, StepsPanel
 from bntui.tui.screens.channel_dialog import ChannelDialog
 from bntui.tui.screens.error_screen import ErrorScreen
 from bntui.tui.screens.main_commands import LayerCommands, ScreenCommands
@@ -100,8 +100,7 @@ class MainScreen(Screen[None]):
         super().__init__()
         self.model_path = model_path
         self.pending = pending
-        self.tensorflow = tensorflow
-        self.verify = verify
+        self.context = PanelContext(model_path, tensorflow, verify)
         self.initial_input = initial_input
 
     def compose(self) -> ComposeResult:
@@ -114,11 +113,7 @@ class MainScreen(Screen[None]):
             with TabbedContent(id="tabs", initial=PANELS[0].TAB_ID):
                 for panel in PANELS:
                     with TabPane(panel.TAB_TITLE, id=panel.TAB_ID):
-                        if panel is StepsPanel:
-                            yield StepsPanel(tensorflow=self.tensorflow, verify=self.verify,
-                                             model_path=self.model_path, id="steps-panel")
-                        else:
-                            yield panel(id=f"{panel.TAB_ID}-panel")
+                        yield panel(self.context, id=f"{panel.TAB_ID}-panel")
         yield InputBar(id="input-bar")
         yield Footer()
 

@@ -19,7 +19,7 @@ class NpyDialog(ModalScreen[Path | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="npy-box"):
-            yield Label("Load input values from a .npy file")
+            yield Label("Load input values from a .npy file (Enter loads, Esc cancels)")
             yield Input(placeholder="path/to/input.npy", id="npy-path")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
