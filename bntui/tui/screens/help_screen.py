@@ -35,7 +35,7 @@ multiplies by 1.
 |---|---|
 | `i` | type input values (`1, 5`, `[[1], [5]]`, one per channel, or a scalar) |
 | `Enter` / `Esc` | compute / leave the input box |
-| `l` | back to the layer list |
+| `l` | back to the layer list; `[` / `]` make it narrower / wider |
 | `n` / `p` / `g` | next / previous channel / go to channel K |
 | `m` | mode: both side by side, inference only, training only |
 | `e` | export the shown tables as CSV (never overwrites) |

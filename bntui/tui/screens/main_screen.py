@@ -41,13 +41,16 @@ from bntui.tui.widgets.layer_tree import LayerTree
 from bntui.tui.widgets.model_summary import ModelSummary
 from bntui.tui.widgets.parameter_table import ParameterTable
 
-#: The sidebar is fitted to the longest layer name, up to this share of the screen width.
+#: The sidebar is fitted to the longest layer name, up to this share of the screen width;
+#: ``[`` and ``]`` then narrow or widen it by SIDEBAR_STEP columns, up to SIDEBAR_LIMIT_SHARE.
 SIDEBAR_MAX_SHARE = 0.4
 SIDEBAR_MIN = 16
+SIDEBAR_STEP = 4
+SIDEBAR_LIMIT_SHARE = 0.7
 #: Actions bound to printable keys: off while the input box has the keyboard, so the footer
 #: shows only what works there (Escape, F1, ctrl+p).
 _TYPING_KEYS = {"focus_input", "focus_layers", "channel", "goto_channel", "export", "load_npy", "quit", "show_tab",
-                "panel"}
+                "panel", "sidebar"}
 
 
 def _panel_bindings() -> list[Binding]:
@@ -76,6 +79,8 @@ class MainScreen(Screen[None]):
         Binding("f1,question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("o", "load_npy", "Load .npy", show=False),
+        Binding("left_square_bracket", "sidebar(-1)", "Narrower layer list", show=False),
+        Binding("right_square_bracket", "sidebar(1)", "Wider layer list", show=False),
         *_panel_bindings(),
     ]
 
@@ -291,6 +296,13 @@ class MainScreen(Screen[None]):
 
     def action_focus_layers(self) -> None:
         self.set_focus(self.query_one(LayerTree))
+
+    def action_sidebar(self, step: int) -> None:
+        """Narrow or widen the layer list; its names are refitted to the new width."""
+        sidebar = self.query_one("#sidebar")
+        width = sidebar.outer_size.width + step * SIDEBAR_STEP
+        sidebar.styles.width = max(SIDEBAR_MIN // 2, min(width, int(self.size.width * SIDEBAR_LIMIT_SHARE)))
+        sidebar.styles.max_width = None
 
     def action_channel(self, step: int) -> None:
         self.selection = self.selection.with_channel(self.selection.channel + step)
