@@ -50,6 +50,27 @@ def test_chan_merge_equals_numpy_over_all_samples() -> None:
     np.testing.assert_array_equal(merged.maximum, everything.max(axis=0))
 
 
+def test_moments_from_float32_group_summaries() -> None:
+    """What the forward pass sends out of the graph: per-sample float32 means, mean squared
+    deviations from the batch's rounded mean, maxima and minima."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(100.0, 2.0, (16, 400, 3)).astype(np.float32)  # mean 50 deviations from 0
+    shift = x.mean(axis=(0, 1), dtype=np.float32)
+    groups = Moments.from_groups(x.mean(axis=1, dtype=np.float32), shift,
+                                 ((x - shift) ** 2).mean(axis=1, dtype=np.float32),
+                                 x.max(axis=1), x.min(axis=1), 400)
+    exact = Moments.of(x, -1)
+    assert groups.count == exact.count == 6400
+    # float32 sums of 400 values: each group's mean and spread within ~400 * 2**-24 relative
+    # (2.4e-5, the worst case of a sequential sum); float64 combines the groups.
+    np.testing.assert_allclose(groups.mean, exact.mean, rtol=3e-5)
+    np.testing.assert_allclose(groups.variance, exact.variance, rtol=3e-5)
+    np.testing.assert_array_equal(groups.minimum, exact.minimum)
+    np.testing.assert_array_equal(groups.maximum, exact.maximum)
+    values = Moments.from_groups(x[:, 0], x[0, 0], x[:, 0], x[:, 0], x[:, 0], 1)  # groups of one: exact
+    np.testing.assert_allclose(values.variance, x[:, 0].astype(np.float64).var(axis=0), rtol=1e-13)
+
+
 def test_measures_follow_their_definitions() -> None:
     layer = _layer([1.0, -2.0, 0.0], [4.0, 0.25, 1.0], gamma=[2.0, 0.5, -1.0], beta=[3.0, 0.0, 1.0])
     x = np.random.default_rng(1).normal([2.0, -2.0, 10.0], [2.0, 2.0, 0.1], (500, 3))

@@ -135,13 +135,67 @@ def test_batch_size_does_not_change_the_statistics(keras3_case: dict[str, Any]) 
     many = measure_drift(info, str(keras3_case["data"]), batch_size=7)
     assert many.batches == 43
     for a, b in zip(sorted(one.layers, key=_key), sorted(many.layers, key=_key)):
-        # Chan's merge in float64 of moments of the same float32 values: float64 rounding only.
+        # Dense layers: each sample's values leave the graph as they are and float64 does the
+        # rest, so only float64 rounding separates one batch from 43.
         np.testing.assert_allclose(a.moments.mean, b.moments.mean, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(a.moments.variance, b.moments.variance, rtol=1e-9)
 
 
 def _key(entry: LayerDrift) -> tuple[str, int]:
     return entry.path, entry.call
+
+
+@pytest.fixture(scope="module")
+def conv_case(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Rank-4 and rank-3 inputs, where the per-sample pooling path runs: a conv BN (channels
+    last), a channels-first BN (axis 1, after a Permute), and a sequence BN of any length."""
+    folder = tmp_path_factory.mktemp("drift_conv")
+    rng = np.random.default_rng(5)
+    image = keras.Input((9, 9, 3))
+    conv = keras.layers.Conv2D(5, 3, name="conv")(image)
+    first = keras.layers.Permute((3, 1, 2))(conv)
+    last_bn = keras.layers.BatchNormalization(name="bn_last")(conv)
+    first_bn = keras.layers.BatchNormalization(axis=1, name="bn_first")(first)
+    images = keras.Model(image, [last_bn, first_bn])
+    sequence = keras.Input((None, 4))
+    seq_conv = keras.layers.Conv1D(6, 3, name="seq_conv")(sequence)
+    sequences = keras.Model(sequence, keras.layers.BatchNormalization(name="bn_seq")(seq_conv))
+    for model in (images, sequences):
+        _randomise_bn(model, rng)
+    images.save(folder / "images.keras")
+    sequences.save(folder / "sequences.keras")
+    x_images = rng.normal(2.0, 3.0, (70, 9, 9, 3)).astype(np.float32)
+    x_sequences = rng.normal(-1.0, 0.5, (40, 25, 4)).astype(np.float32)
+    np.save(folder / "images.npy", x_images)
+    np.save(folder / "sequences.npy", x_sequences)
+    conv_out, first_out = keras.Model(image, [conv, first]).predict(x_images, verbose=0)
+    seq_out = keras.Model(sequence, seq_conv).predict(x_sequences, verbose=0)
+    return {
+        "images": (folder / "images.keras", folder / "images.npy"),
+        "sequences": (folder / "sequences.keras", folder / "sequences.npy"),
+        # Per channel, all values the layer saw, as (values, channels).
+        "feeds": {"bn_last": conv_out.reshape(-1, 5), "bn_first": np.moveaxis(first_out, 1, -1).reshape(-1, 5),
+                  "bn_seq": seq_out.reshape(-1, 6)},
+        "weights": {"bn_last": last_bn, "bn_first": first_bn},
+        "models": (images, sequences),
+    }
+
+
+def test_conv_channels_first_and_any_length_sequences_match_keras(conv_case: dict[str, Any]) -> None:
+    from bntui.tf_bridge.drift import measure_drift
+
+    images, sequences = conv_case["models"]
+    weights = {"bn_last": images.get_layer("bn_last").get_weights(),
+               "bn_first": images.get_layer("bn_first").get_weights(),
+               "bn_seq": sequences.get_layer("bn_seq").get_weights()}
+    found: dict[str, LayerDrift] = {}
+    for key in ("images", "sequences"):
+        path, data = conv_case[key]
+        result = measure_drift(open_model(path), str(data), batch_size=16)
+        found |= {entry.path: entry for entry in result.layers}
+    assert set(found) == {"bn_last", "bn_first", "bn_seq"}
+    for name, x in conv_case["feeds"].items():
+        _check_against_reference(found[name], x, weights[name])
 
 
 @pytest.fixture(scope="module")

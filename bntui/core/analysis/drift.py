@@ -60,6 +60,27 @@ class Moments:
         return cls(count=flat.shape[0], mean=mean, m2=((flat - mean) ** 2).sum(axis=0),
                    minimum=flat.min(axis=0), maximum=flat.max(axis=0))
 
+    @classmethod
+    def from_groups(cls, means: np.ndarray, shift: np.ndarray, spread: np.ndarray, maximum: np.ndarray,
+                    minimum: np.ndarray, length: int) -> Moments:
+        """The moments of a batch from per-group summaries, ``(groups, channels)`` each: every
+        group's mean, its mean squared deviation from ``shift`` (any per-channel constant: the
+        batch's rounded mean keeps the sum well conditioned), maximum and minimum; every group
+        holds ``length`` values per channel. Combined in float64:
+        ``M2 = sum((x - shift)**2) - n * (mean - shift)**2``. With ``length == 1`` the groups are
+        the values themselves, and M2 is their exact two-pass float64 sum (``spread`` unused)."""
+        means64 = np.asarray(means, dtype=np.float64)
+        count = means64.shape[0] * length
+        mean = means64.mean(axis=0)
+        if length == 1:
+            m2 = ((means64 - mean) ** 2).sum(axis=0)
+        else:
+            shift64 = np.asarray(shift, dtype=np.float64)
+            m2 = np.asarray(spread, dtype=np.float64).sum(axis=0) * length - count * (mean - shift64) ** 2
+        return cls(count=count, mean=mean, m2=np.maximum(m2, 0.0),
+                   minimum=np.asarray(minimum, dtype=np.float64).min(axis=0),
+                   maximum=np.asarray(maximum, dtype=np.float64).max(axis=0))
+
     def merge(self, other: Moments) -> Moments:
         """Chan's parallel combination of two sets of moments of the same channels."""
         total = self.count + other.count
