@@ -75,7 +75,10 @@ def sniff(file_path: Path) -> Sniffed:
             raise ModelFileError(f"{file_path}: symbolic link loop") from None
         raise ModelFileError(f"{file_path}: cannot open ({err.strerror or err})") from None
     if is_dir or not exists or file_path.suffix in (".pb", ".json", ".index", ".meta") or ".data-" in file_path.name:
-        found = _sniff_tensorflow(file_path)
+        try:
+            found = _sniff_tensorflow(file_path)
+        except OSError as err:  # an unreadable checkpoint state file or folder
+            raise ModelFileError(f"{file_path}: cannot open ({err.strerror or err})") from None
         if found is not None:
             return found
         if is_dir:
@@ -89,7 +92,9 @@ def sniff(file_path: Path) -> Sniffed:
         return Sniffed("HDF5", file_path, _open_h5)
     if head.lstrip().startswith(b"{"):
         return Sniffed("TensorFlow.js", file_path, read_tfjs)
-    raise ModelFileError(f"{file_path}: not a Keras model file (neither HDF5 nor a .keras zip)")
+    raise ModelFileError(
+        f"{file_path}: not a Keras model file (not HDF5, a .keras zip, a SavedModel, a TF.js model or a TF checkpoint)"
+    )
 
 
 def _sniff_tensorflow(file_path: Path) -> Sniffed | None:
