@@ -94,7 +94,7 @@ class Message:
     def varint(self, number: int, default: int = 0) -> int:
         """The last value of a scalar field (protobuf's rule for repeated scalars)."""
         values = self._all(number, int)
-        return int(values[-1]) if values else default  # type: ignore[arg-type]
+        return int(values[-1]) if values else default
 
     def signed(self, number: int, default: int = 0) -> int:
         """An int64/int32 field: two's complement of the varint."""
@@ -104,11 +104,11 @@ class Message:
     def float32(self, number: int, default: float = 0.0) -> float:
         """A ``float`` (fixed32) field."""
         values = self._all(number, int)
-        return struct.unpack("<f", int(values[-1]).to_bytes(4, "little"))[0] if values else default  # type: ignore[arg-type]
+        return struct.unpack("<f", int(values[-1]).to_bytes(4, "little"))[0] if values else default
 
     def blob(self, number: int) -> bytes:
         values = self._all(number, memoryview)
-        return bytes(values[-1]) if values else b""  # type: ignore[arg-type]
+        return bytes(values[-1]) if values else b""
 
     def text(self, number: int) -> str:
         return self.blob(number).decode("utf-8", errors="replace")
