@@ -77,7 +77,7 @@ print(statistics.median(times))
 """
 
 WIDE_LAYER = """
-import sys, time, asyncio
+import dataclasses, sys, time, asyncio
 from bntui.tui.app import make_app
 async def main():
     app = make_app(sys.argv[1], verify=False)
@@ -86,11 +86,11 @@ async def main():
             await pilot.pause(0.005)
         await pilot.press("a")
         await pilot.pause()
-        layer = app.screen.bn_layer
-        app.screen.bn_layer = None
+        selection = app.screen.selection
+        app.screen.selection = dataclasses.replace(selection, layer=None)
         await pilot.pause()
         t = time.perf_counter()
-        app.screen.bn_layer = layer          # what selecting the layer in the tree does
+        app.screen.selection = selection     # what selecting the layer in the tree does
         await pilot.pause()                  # painted
         await pilot.press("end")             # and scrolled to the last channel
         assert app.screen.query_one("#parameter-table").row_count == 4096

@@ -164,4 +164,4 @@ async def test_tui_shows_error_screen_not_traceback(tmp_path: Path, name: str) -
         assert isinstance(app.screen, ErrorScreen)
         assert app.screen.title_text == "Cannot open this file" and message in app.screen.message
         await pilot.press("q")
-    assert app.return_code in (0, None)
+    assert app.return_code == 1  # a file that cannot be opened is a failure, for scripts too

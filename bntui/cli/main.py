@@ -100,9 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # Start reading now, in a forked child, so the file is read while Textual imports.
     pending = PendingRead(model_path)
-    from bntui.tui.app import make_app
+    from bntui.tui.app import DEMO_INPUT, make_app
 
-    return make_app(model_path, pending=pending).run() or 0
+    # The demo opens with the seed question already answered: [1, 5] through the seed layer.
+    return make_app(model_path, pending=pending, initial_input=None if args.model else DEMO_INPUT).run() or 0
 
 
 def _output(model: ModelInfo, args: argparse.Namespace) -> str:

@@ -82,7 +82,8 @@ class StepTable(Static):
             parts.append(Text(f"\nfloat32 folded form: largest distance from float64 over the whole input "
                               f"{fmt(computation.max_ulp, 3)} ulp of the largest term summed", style="dim"))
         if not np.all(np.isfinite(columns[modes[0]].y)):
-            parts.append(Text("\nsome outputs are NaN or Inf: see the Diagnostics tab",
+            parts.append(Text("\nsome outputs are NaN or Inf: the input holds NaN or Inf, or the weights do, or "
+                              "var + eps <= 0 (the Diagnostics tab lists the weights' problems)",
                               style=self.get_component_rich_style("step-table--error")))
         return Group(*parts)
 
@@ -99,6 +100,7 @@ class _Column:
         self.x, self.centred, self.x_hat, self.scaled, self.y = named.x, named.centred, named.x_hat, named.scaled, named.y
         self.var_eps, self.root = float(named.var_eps[0]), float(named.root[0])
         self.mean, self.variance = float(named.mean[0]), float(named.variance[0])
+        self.means = named.mean  # one per element for ghost batches, else one
         self.epsilon = layer.epsilon
         self.gamma, self.beta = named.gamma, named.beta
         self.renorm = (named.renorm_r, named.renorm_d) if named.renorm_r is not None else None
@@ -169,7 +171,7 @@ def _renorm_cell(c: _Column, i: int) -> Text | None:
 
 
 _ELEMENT_ROWS = [
-    ("x - mean", lambda c, i: f"{fmt(c.x[i])} - {fmt(c.x[i] - c.centred[i])} = {fmt(c.centred[i])}"),
+    ("x - mean", lambda c, i: f"{fmt(c.x[i])} - {fmt(c.means[i] if c.means.size > 1 else c.mean)} = {fmt(c.centred[i])}"),
     ("/ sqrt", lambda c, i: f"{fmt(c.centred[i])} / {fmt(c.root)} = {fmt(c.x_hat[i])}"),
     ("* r + d", _renorm_cell),
     ("* gamma", lambda c, i: f"{fmt(c.scaled[i] / c.gamma if c.gamma else c.x_hat[i])} * {fmt(c.gamma)} = {fmt(c.scaled[i])}"
