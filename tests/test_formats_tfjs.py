@@ -13,8 +13,6 @@ from formats_fixtures import Built, build
 from bntui.core.errors import ModelFileError
 from bntui.core.reader import open_model
 
-pytestmark = pytest.mark.tensorflow
-
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
@@ -26,6 +24,7 @@ def _arrays(layer: object) -> dict[str, np.ndarray]:
     return {role: getattr(layer, role) for role in roles if getattr(layer, role) is not None}
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("folder", ["tfjs", "tfjs/model.json", "tfjs_bare"])
 def test_tfjs_weights_equal_keras_bit_for_bit(built: Built, folder: str) -> None:
     """40-byte shards, so most BN weights straddle two shard files."""
@@ -41,6 +40,7 @@ def test_tfjs_weights_equal_keras_bit_for_bit(built: Built, folder: str) -> None
     assert model.find("encoder/bn_1").epsilon == 0.01 and model.find("top_bn").renorm
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("kind, bits", [("uint8", 8), ("uint16", 16)])
 def test_affine_quantized_weights_are_dequantized(built: Built, kind: str, bits: int) -> None:
     model = open_model(built.path(f"tfjs_{kind}"))
@@ -57,6 +57,7 @@ def test_affine_quantized_weights_are_dequantized(built: Built, kind: str, bits:
             assert np.all(np.abs(value.astype(np.float64) - original.astype(np.float64)) <= slack), (layer.path, role)
 
 
+@pytest.mark.tensorflow
 def test_float16_weights_are_widened(built: Built) -> None:
     model = open_model(built.path("tfjs_float16"))
     for layer in model.layers:
@@ -71,3 +72,19 @@ def test_graph_model_is_refused_with_what_it_is(tmp_path: Path) -> None:
     (tmp_path / "model.json").write_text(json.dumps(document))
     with pytest.raises(ModelFileError, match="a TensorFlow.js graph model"):
         open_model(tmp_path)
+
+
+@pytest.mark.parametrize("sample", ["nested.h5", "keras2_nested.h5"])
+def test_two_nested_models_with_a_bn_1_each_keep_their_own_weights(tmp_path: Path, sample: str) -> None:
+    """The converter names both sub-models' weights ``bn_1/gamma``...: the manifest's order
+    tells them apart. Each layer equals its twin in the .h5 the TF.js model was made from."""
+    from conftest import SAMPLES
+    from formats_fixtures import write_tfjs
+
+    twin = open_model(SAMPLES / sample)
+    model = open_model(write_tfjs(SAMPLES / sample, tmp_path / "tfjs"))
+    assert [layer.path for layer in model.layers] == [layer.path for layer in twin.layers]
+    for ours, theirs in zip(model.layers, twin.layers):
+        assert _arrays(ours).keys() == _arrays(theirs).keys()
+        for role, array in _arrays(theirs).items():
+            assert _arrays(ours)[role].tobytes() == array.tobytes(), f"{ours.path}/{role}"
