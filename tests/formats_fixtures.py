@@ -23,6 +23,7 @@ import functools
 import json
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +77,9 @@ def _tf_keras_model(folder: Path, rng: np.random.Generator) -> dict[str, dict[st
     for layer in layers.values():
         _randomise(layer, rng)
     model.save(folder / "sm")
-    model.save(folder / "twin.h5")
+    with warnings.catch_warnings():  # "HDF5 is legacy": the twin is wanted in exactly that format
+        warnings.simplefilter("ignore", UserWarning)
+        model.save(folder / "twin.h5")
     model.save_weights(str(folder / "ckpt" / "w"))
     return {path: _bn_weights(layer) for path, layer in layers.items()}
 
