@@ -121,3 +121,12 @@ def test_tf1_savedmodel_lists_by_name_with_the_graph_settings(built: Built) -> N
         for role, array in _arrays(layer).items():
             assert _same_bits(array, reader.get_tensor(f"{layer.path}/{role}"))
             assert _same_bits(array, built.tf1_expected[layer.path][role])
+
+
+def test_folder_with_several_checkpoints_opens_the_one_its_state_file_names(built: Built, tmp_path: Path) -> None:
+    """save_weights wrote ``checkpoint`` (model_checkpoint_path: "w"); an older, damaged
+    checkpoint next to it is not the one opened."""
+    shutil.copytree(built.path("ckpt"), tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "old.index").write_bytes(b"not a bundle")
+    assert 'model_checkpoint_path: "w"' in (tmp_path / "ckpt" / "checkpoint").read_text()
+    assert len(open_model(tmp_path / "ckpt").layers) == 4

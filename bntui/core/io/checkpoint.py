@@ -9,6 +9,7 @@ one layer; a TF1 checkpoint only has variable names (``batch_normalization_3/gam
 
 from __future__ import annotations
 
+import codecs
 import re
 from pathlib import Path
 
@@ -48,7 +49,9 @@ def checkpoint_prefix(path: Path) -> Path | None:
         if state.is_file():
             match = _STATE_LINE.search(state.read_text(encoding="utf-8", errors="replace")[:65536])
             if match:
-                named = Path(match.group(1).encode().decode("unicode_escape"))
+                # text-format escapes (\" and octal bytes of UTF-8 names) back to the name
+                raw = codecs.escape_decode(match.group(1).encode("utf-8"))[0]
+                named = Path(raw.decode("utf-8", errors="replace"))
                 prefix = named if named.is_absolute() else path / named
                 if _index(prefix).is_file():
                     return prefix
