@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +91,6 @@ def read_tfjs(json_path: Path, shown_path: str) -> ModelInfo:
 
 
 def _with_note(layer: BNLayer, note: str) -> BNLayer:
-    from dataclasses import replace
-
     return replace(layer, notes=(*layer.notes, note))
 
 
@@ -223,7 +222,7 @@ def _bn_groups(weights: list[Weight]) -> dict[str, list[dict[str, Weight]]]:
     return {prefix: [s for s in sets if {"moving_mean", "moving_variance"} <= s.keys()] for prefix, sets in groups.items()}
 
 
-def _candidates(path: tuple[str, ...], tree: ConfigLayer) -> list[str]:
+def _candidates(path: tuple[str, ...]) -> list[str]:
     """Weight prefixes a configured BN may be stored under, most specific first: its full path,
     its path inside the top-level layer, its name, and its wrapper's name (TimeDistributed's
     weights are named after the wrapper)."""
@@ -233,11 +232,11 @@ def _candidates(path: tuple[str, ...], tree: ConfigLayer) -> list[str]:
     return [key for key in keys if key]
 
 
-def _match(tree: ConfigLayer | None, groups: dict[str, list[dict[str, Weight]]], read: Any,
+def _match(tree: ConfigLayer | None, groups: dict[str, list[dict[str, Weight]]], read: Callable[[Weight], np.ndarray],
            version: str | None) -> list[BNLayer]:
     layers: list[BNLayer] = []
     for path, node in tree.walk_bn() if tree else []:
-        key = next((key for key in _candidates(path, tree) if groups.get(key)), None)  # type: ignore[arg-type]
+        key = next((key for key in _candidates(path) if groups.get(key)), None)
         if key is None:
             raise ModelFileError(f"BN layer {'/'.join(path)!r} is in the config but its weights are not in the manifest")
         found = groups[key].pop(0)
