@@ -7,7 +7,8 @@ every other key a ``BundleEntryProto`` saying where a tensor's bytes are: shard,
 dtype and shape. We read the whole index (it is small: entries, not tensors), and then only
 the tensors asked for, each with one seek and one read of exactly its size. Checksums are not
 verified (doing so for every BN tensor in pure Python would cost more than the whole read);
-sizes and offsets are, against the dtype, the shape and the shard's real length.
+sizes and offsets are, against the dtype, the shape, the shard's real length and each other
+(no two tensors may claim the same bytes).
 """
 
 from __future__ import annotations
