@@ -384,3 +384,17 @@ def test_a_wrong_reference_disagrees(realistic, mistake) -> None:  # type: ignor
     check = judge(compute(wrong, x), "inference", real.inference.tensorflow_output, "float32")
     assert not check.agrees
     assert check.worst is not None and 0 <= check.worst.channel < 64
+
+
+def test_float64_policy_returns_float64(keras, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The demo's seed layer is stored in float64: Keras computes it in float64."""
+    from conftest import SEED
+
+    model = keras.models.load_model(SEED, compile=False)
+    bn = model.layers[-1]
+    layer = open_model(SEED).layers[0]
+    assert layer.dtype_policy == "float64"
+    x = np.array([[[1.0], [5.0]]])  # the seed's input shape (1, 2, 1)
+    keras_out = np.asarray(bn(x, training=False))
+    assert keras_out.dtype == np.float64
+    np.testing.assert_allclose(compute(layer, x).inference.output_as_keras, keras_out, rtol=4 * 2.0**-52)

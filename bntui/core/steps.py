@@ -26,7 +26,7 @@ import numpy as np
 from bntui.core.input_parse import resolve_axis
 from bntui.core.model import BNLayer
 from bntui.core.numbers import fmt
-from bntui.core.numerics import folded_float32, term_scaled_ulp
+from bntui.core.numerics import folded_float32, scale_float64, term_scaled_ulp
 from bntui.core.precision import round_to
 
 BATCH = "batch_statistics"
@@ -352,7 +352,14 @@ def compute(layer: BNLayer, x: np.ndarray) -> Computation:
         x_keras = round_to(x, dtype).astype(np.float64) if dtype in ("float16", "bfloat16") else None
         x32 = (x_keras if x_keras is not None else x).astype(np.float32)
         output32 = (x32 * _broadcast(s, x.ndim, axis) + _broadcast(offset, x.ndim, axis)).astype(np.float32)
-        as_keras = round_to(output32, dtype) if x_keras is not None else output32
+        if x_keras is not None:
+            as_keras = round_to(output32, dtype)
+        elif dtype == "float64":  # a float64 policy computes the folded form in float64
+            s64 = scale_float64(layer)
+            offset64 = layer.beta_or_zero.astype(np.float64) - moving_mean * s64
+            as_keras = x * _broadcast(s64, x.ndim, axis) + _broadcast(offset64, x.ndim, axis)
+        else:
+            as_keras = output32
         inference = ModeResult("inference", moving_mean, moving_variance, inference_output, MOVING,
                                "inference always normalises with the moving statistics stored in the file",
                                as_keras)
