@@ -101,14 +101,14 @@ class PendingRead:
             os.waitpid(pid, 0)
             raise ModelFileError(
                 f"{Path(self.path)}: reading did not finish in {self.timeout:g} s; "
-                "the HDF5 library loops on this damaged file"
+                f"{_culprit(self.path)} loops on this damaged file"
             )
         _, status = os.waitpid(pid, 0)
         data = data.removeprefix(_READ_DONE)
         if not data:
             signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
             detail = f"signal {signal_number}" if signal_number else f"exit status {os.WEXITSTATUS(status)}"
-            raise ModelFileError(f"{Path(self.path)}: the HDF5 library crashed reading this damaged file ({detail})")
+            raise ModelFileError(f"{Path(self.path)}: {_culprit(self.path)} crashed reading this damaged file ({detail})")
         kind, value = pickle.loads(data)
         if kind == "ok":
             return value
@@ -121,6 +121,18 @@ def open_model_guarded(path: str | os.PathLike[str], timeout: float = READ_TIMEO
     """Like :func:`bntui.core.reader.open_model`, but a hang or crash of the HDF5 library
     becomes a ModelFileError."""
     return PendingRead(path, timeout).result()
+
+
+def _culprit(path: str | os.PathLike[str]) -> str:
+    """Who hangs or crashes: the HDF5 C library for an HDF5 file (the case the guard exists
+    for), the reader otherwise."""
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(8) == b"\x89HDF\r\n\x1a\n":
+                return "the HDF5 library"
+    except OSError:
+        pass
+    return "the reader"
 
 
 def _read_all(fd: int, deadline: float) -> bytes | None:

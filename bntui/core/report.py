@@ -68,6 +68,7 @@ def model_dict(model: ModelInfo) -> dict[str, Any]:
         "format": model.format,
         "keras_version": model.keras_version,
         "model": model.model_name,
+        "notes": list(model.notes),
         "layers": [layer_dict(layer) for layer in model.layers],
     }
 
