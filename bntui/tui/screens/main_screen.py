@@ -124,7 +124,8 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(LayerTree).display = False
-        self.load_model()
+        pending, self.pending = self.pending or PendingRead(self.model_path), None
+        self.load_model(pending)
 
     # -- what tests, the palette and the benchmarks read ---------------------------------
 
@@ -162,11 +163,11 @@ class MainScreen(Screen[None]):
     # -- reading the file ------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="load", name="load")
-    def load_model(self) -> None:
-        """Read the file off the UI thread: the first screen is up before this finishes."""
-        pending, self.pending = self.pending, None
+    def load_model(self, pending: PendingRead) -> None:
+        """Wait for the read off the UI thread: the first screen is up before this finishes.
+        The reading child was forked in the main thread (forking from a thread can deadlock)."""
         try:
-            self.post_message(self.ModelLoaded((pending or PendingRead(self.model_path)).result()))
+            self.post_message(self.ModelLoaded(pending.result()))
         except BntuiError as err:
             self.post_message(self.ModelFailed(str(err)))
 
