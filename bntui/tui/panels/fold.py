@@ -1,0 +1,97 @@
+"""The Fold tab: the selected BN layer folded into the conv or dense before it, or the reason
+it cannot be; the folded kernel and bias; per channel, the scale, the folded bias and what a
+per-tensor int8 scale leaves of its 8 bits, the dominating channels first.
+
+The feeding layer's config and kernel are read from the file in a guarded child (see
+:mod:`bntui.tui.panels.feeding`) and folded by :func:`bntui.core.analysis.fold.fold_layer`
+in the same worker. TensorFlow's check of the fold (folded against unfolded, in ulps) runs in
+the TUI's TensorFlow process once that process offers the call; until then the tab gives the
+command line that runs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Static
+
+from bntui.core.analysis.fold import LayerFold, fold_layer
+from bntui.core.model import BNLayer, FeedingLayer
+from bntui.core.numbers import fmt
+from bntui.core.numerics import scale_float64
+from bntui.tui.panels.feeding import FeedingPanel
+from bntui.tui.widgets.channel_rows_table import ChannelRowsTable
+from bntui.tui.widgets.fold_summary import FoldSummary
+
+COLUMNS = ("channel", "range |W'|", "bits lost (per-tensor)", "before folding", "s", "b'")
+
+
+@dataclass(frozen=True, eq=False)
+class FoldView:
+    """The fold of one layer and its per-channel rows, prepared off the UI thread."""
+
+    fold: LayerFold
+    rows: list[list[str]]
+
+
+def channel_rows(layer: BNLayer, fold: LayerFold) -> list[list[str]]:
+    """Per channel: folded weight range, bits lost under a per-tensor scale (after and before
+    folding), s and the folded bias; widest range (the channels setting the scale) first."""
+    q = fold.quantization
+    if q is None or fold.folded is None:
+        return []
+    s = scale_float64(layer)
+    bias = fold.folded["bias"]
+    order = np.argsort(-q.channel_ranges, kind="stable")
+    return [[str(c), fmt(q.channel_ranges[c]), fmt(q.bits_lost[c], 3), fmt(q.bits_lost_before_fold[c], 3), fmt(s[c]),
+             fmt(bias[c])] for c in (int(i) for i in order)]
+
+
+class FoldPanel(FeedingPanel[FoldView]):
+    """Follows the selected layer."""
+
+    TAB_TITLE = "Fold"
+    TAB_ID = "fold"
+    TAB_KEY = "f"
+    WITH_WEIGHTS = True
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="fold-scroll"):
+            yield FoldSummary(id="fold-summary")
+        yield Static("", id="fold-caption")
+        yield ChannelRowsTable(id="fold-table")
+
+    def focus_target(self) -> Widget:
+        return self.query_one("#fold-scroll")
+
+    def prepare(self, layer: BNLayer, feeding: FeedingLayer) -> FoldView:
+        fold = fold_layer(layer, feeding)
+        return FoldView(fold, channel_rows(layer, fold))
+
+    def show_layer(self, layer: BNLayer | None) -> None:
+        status = f"{layer.path}: reading the layer that feeds it…" if layer is not None else ""
+        self.query_one(FoldSummary).show(None, status)
+        self.query_one(ChannelRowsTable).show(COLUMNS, [])
+        self.query_one("#fold-caption", Static).update("")
+
+    def show_prepared(self, layer: BNLayer, prepared: FoldView | None, reason: str) -> None:
+        summary = self.query_one(FoldSummary)
+        if prepared is None:
+            summary.show(None, f"{layer.path}: cannot read the layer feeding it: {reason}")
+            return
+        summary.show(prepared.fold, check=self._check_line(layer, prepared.fold))
+        left = self.query_one(ChannelRowsTable).show(COLUMNS, prepared.rows)
+        more = f" (+{left} narrower channels not listed)" if left else ""
+        caption = (f"per output channel, widest folded weights first: they set a per-tensor int8 scale{more}"
+                   if prepared.rows else "")
+        self.query_one("#fold-caption", Static).update(caption)
+
+    def _check_line(self, layer: BNLayer, fold: LayerFold) -> str:
+        if not self.context.verify:
+            return "TensorFlow check of the fold: off"
+        return (f"TensorFlow check of the fold (folded against unfolded, in ulps): run "
+                f"bntui {self.context.model_path} --fold --layer {layer.path} --fold-check")
