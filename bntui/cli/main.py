@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Inspect the BatchNormalization layers of a saved Keras model, step by step.",
     )
     parser.add_argument("model", nargs="?", help="a .h5, .hdf5, .keras or .weights.h5 file (default: the bundled demo)")
+    parser.add_argument("second", nargs="?", metavar="B",
+                        help="a second model file: open the TUI's compare view of MODEL and B (bntui A B)")
     parser.add_argument("--list", action="store_true", help="print the BN layers and exit")
     parser.add_argument("--layer", metavar="NAME_OR_PATH", help="a BN layer, by name or path such as encoder/bn_1")
     parser.add_argument("--input", metavar="VALUES", help='input values, e.g. "1, 5" or "[[1], [5]]"')
@@ -63,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bntui`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.second is not None:
+        given = [name for name, value in vars(args).items()
+                 if name not in ("model", "second") and value != parser.get_default(name)]
+        if given:
+            parser.error(f"bntui A B opens the compare view and takes no other options (got --"
+                         f"{', --'.join(name.replace('_', '-') for name in given)}); for the command line use "
+                         "bntui A --compare B")
     from bntui.cli import paths
 
     try:
@@ -100,10 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # Start reading now, in a forked child, so the file is read while Textual imports.
     pending = PendingRead(model_path)
+    # bntui A B: the second file is read at the same time, in its own forked child.
+    compare_pending = PendingRead(args.second) if args.second is not None else None
     from bntui.tui.app import DEMO_INPUT, make_app
 
     # The demo opens with the seed question already answered: [1, 5] through the seed layer.
-    return make_app(model_path, pending=pending, initial_input=None if args.model else DEMO_INPUT).run() or 0
+    return make_app(model_path, pending=pending, initial_input=None if args.model else DEMO_INPUT,
+                    compare_path=args.second, compare_pending=compare_pending).run() or 0
 
 
 def _output(model: ModelInfo, args: argparse.Namespace) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.app import App
 
 from bntui.core.guarded_open import PendingRead
+from bntui.tui.screens.compare_screen import CompareScreen
 from bntui.tui.screens.main_screen import MainScreen
 from bntui.tui.tensorflow_process import TensorFlowProcess
 
@@ -13,7 +14,8 @@ DEMO_INPUT = "1, 5"
 
 
 class BntuiApp(App[int]):
-    """Hosts one :class:`MainScreen` over one model file, and the TensorFlow process."""
+    """Hosts one :class:`MainScreen` over one model file, or a :class:`CompareScreen` over two,
+    and the TensorFlow process."""
 
     CSS_PATH = "bntui.tcss"
     TITLE = "bntui"
@@ -23,9 +25,12 @@ class BntuiApp(App[int]):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]  # noqa: RUF012
 
     def __init__(self, model_path: str, *, verify: bool = True, pending: PendingRead | None = None,
-                 initial_input: str | None = None) -> None:
+                 initial_input: str | None = None, compare_path: str | None = None,
+                 compare_pending: PendingRead | None = None) -> None:
         super().__init__()
         self.model_path = model_path
+        self.compare_path = compare_path
+        self.compare_pending = compare_pending
         self.verify = verify
         self.pending = pending
         self.initial_input = initial_input
@@ -34,6 +39,10 @@ class BntuiApp(App[int]):
         TensorFlowProcess.prepare()
 
     def on_mount(self) -> None:
+        if self.compare_path is not None:
+            self.push_screen(CompareScreen(self.model_path, self.compare_path, pending=self.pending,
+                                           second_pending=self.compare_pending))
+            return
         self.push_screen(MainScreen(self.model_path, tensorflow=self.tensorflow, verify=self.verify,
                                     pending=self.pending, initial_input=self.initial_input))
 
@@ -42,11 +51,14 @@ class BntuiApp(App[int]):
 
 
 def make_app(model_path: str, *, verify: bool = True, pending: PendingRead | None = None,
-             initial_input: str | None = None) -> BntuiApp:
+             initial_input: str | None = None, compare_path: str | None = None,
+             compare_pending: PendingRead | None = None) -> BntuiApp:
     """The single factory for the app (CLI and tests).
 
     ``verify=False`` skips TensorFlow; ``pending`` is a read the caller already started;
     ``initial_input`` is computed as soon as the first layer is shown (the demo passes
-    :data:`DEMO_INPUT`).
+    :data:`DEMO_INPUT`). With ``compare_path`` the app opens the compare view of the two files
+    instead (``bntui A B``), ``compare_pending`` being the second file's read already started.
     """
-    return BntuiApp(model_path, verify=verify, pending=pending, initial_input=initial_input)
+    return BntuiApp(model_path, verify=verify, pending=pending, initial_input=initial_input,
+                    compare_path=compare_path, compare_pending=compare_pending)
