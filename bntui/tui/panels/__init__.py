@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from bntui.tui.panels.data import DataPanel
 from bntui.tui.panels.diagnostics import DiagnosticsPanel
 from bntui.tui.panels.panel import Panel, PanelCommand, PanelContext
 from bntui.tui.panels.parameters import ParametersPanel
 from bntui.tui.panels.steps import StepsPanel
 
 #: Registering a panel is adding it here.
-PANELS: tuple[type[Panel], ...] = (StepsPanel, ParametersPanel, DiagnosticsPanel)
+PANELS: tuple[type[Panel], ...] = (StepsPanel, ParametersPanel, DiagnosticsPanel, DataPanel)
 
 __all__ = ["PANELS", "DiagnosticsPanel", "Panel", "PanelCommand", "PanelContext", "ParametersPanel", "StepsPanel"]
