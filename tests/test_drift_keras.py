@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,27 @@ def test_batch_size_does_not_change_the_statistics(keras3_case: dict[str, Any]) 
         # rest, so only float64 rounding separates one batch from 43.
         np.testing.assert_allclose(a.moments.mean, b.moments.mean, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(a.moments.variance, b.moments.variance, rtol=1e-9)
+
+
+def test_progress_is_reported_and_a_stop_request_ends_the_pass(keras3_case: dict[str, Any]) -> None:
+    from bntui.tf_bridge.drift import DriftCancelled, measure_drift
+
+    info = open_model(keras3_case["path"])
+    seen: list[tuple[int, int]] = []
+    measure_drift(info, str(keras3_case["data"]), batch_size=128, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(128, 300), (256, 300), (300, 300)]
+    with pytest.raises(DriftCancelled, match="after 128 of 300 samples"):
+        measure_drift(info, str(keras3_case["data"]), batch_size=128, stop=lambda: len(seen) > 3,
+                      progress=lambda done, total: seen.append((done, total)))
+    # After a pass, finished or stopped, every BN layer calls its class's own method again.
+    from bntui.tf_bridge.drift import GeneratedSource, bn_instances, run_pass
+
+    model = keras.models.load_model(keras3_case["path"])
+    source = GeneratedSource("normal:0:10x6", (None, 6))
+    for stop in (None, lambda: True):
+        with pytest.raises(DriftCancelled) if stop else nullcontext():
+            run_pass(model, source, stop=stop)
+        assert all("call" not in vars(layer) for layer, _ in bn_instances(model))
 
 
 def _key(entry: LayerDrift) -> tuple[str, int]:

@@ -91,7 +91,8 @@ def model_input_shape(model: Any) -> tuple[int | None, ...]:
     """The shape of the model's only input (None where any size goes); Keras 3 and tf_keras."""
     inputs = getattr(model, "inputs", None)
     if not inputs or len(inputs) != 1:
-        raise CaptureUnavailable("capture needs a model with exactly one input")
+        raise CaptureUnavailable("running the model needs a model with exactly one input; this one has "
+                                 f"{len(inputs) if inputs else 'no known'} inputs")
     return tuple(None if dim is None else int(dim) for dim in inputs[0].shape)
 
 
@@ -166,6 +167,7 @@ def capture(model_path: str | Path, layer_path: str, spec: str, *, unsafe: bool 
     x = make_model_input(model, spec)
     seen: dict[str, np.ndarray] = {}
     original = target.call
+    own = "call" in vars(target)
 
     def recording_call(inputs, *args, **kwargs):  # type: ignore[no-untyped-def]
         seen["input"] = np.asarray(inputs)
@@ -182,7 +184,10 @@ def capture(model_path: str | Path, layer_path: str, spec: str, *, unsafe: bool 
     except Exception as err:  # noqa: BLE001 - whatever the model raises, the user needs one line
         raise run_failure(err, model) from None
     finally:
-        target.call = original
+        if own:
+            target.call = original
+        else:
+            del target.call  # the class's own method shows through again
     if "input" not in seen:
         raise CaptureUnavailable(f"capture failed: layer {layer_path!r} was not reached by this input")
     return Capture(model_input=x, layer_input=seen["input"].astype(np.float64), layer_output=seen["output"])

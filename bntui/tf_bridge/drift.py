@@ -309,6 +309,7 @@ def run_pass(
         return [stats for _, stats in records]
 
     originals = {key: layer.call for key, (layer, _) in by_id.items()}
+    own = {key for key, (layer, _) in by_id.items() if "call" in vars(layer)}
     for key, (layer, _) in by_id.items():
         layer.call = wrap(layer, originals[key])
     merged: list[Moments | None] = []
@@ -341,7 +342,10 @@ def run_pass(
                 progress(done, source.samples)
     finally:
         for key, (layer, _) in by_id.items():
-            layer.call = originals[key]
+            if key in own:
+                layer.call = originals[key]
+            else:
+                del layer.call  # the class's own method shows through again
     calls_per_layer = {key: order.count(key) for key in set(order)}
     seen_calls: dict[int, int] = {}
     live: list[LiveCall] = []

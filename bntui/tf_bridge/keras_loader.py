@@ -86,7 +86,7 @@ def silence_stderr() -> None:
     os.close(devnull)
 
 
-def import_keras():  # type: ignore[no-untyped-def]
+def import_keras() -> Any:
     """Keras 3 (and TensorFlow behind it), imported with its start-up logging silenced."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
@@ -104,7 +104,7 @@ def import_keras():  # type: ignore[no-untyped-def]
     return keras
 
 
-def import_tf_keras():  # type: ignore[no-untyped-def]
+def import_tf_keras() -> Any:
     """tf_keras (Keras 2 for TensorFlow 2.16+), or None when it is not installed."""
     import_keras()
     try:
@@ -144,7 +144,7 @@ def stored_config(path: str | Path) -> dict[str, Any] | None:
     return parse_config_json(text) if text else None
 
 
-def load_whole_model(path: str | Path, *, unsafe: bool = False):  # type: ignore[no-untyped-def]
+def load_whole_model(path: str | Path, *, unsafe: bool = False) -> Any:
     """The whole model, loaded by Keras 3 (safe mode) or, failing that, by a checked tf_keras.
 
     Raises :class:`CaptureUnavailable` with one line saying why neither could be used.
@@ -180,8 +180,3 @@ def load_whole_model(path: str | Path, *, unsafe: bool = False):  # type: ignore
     except Exception as err:  # noqa: BLE001 - as above
         raise CaptureUnavailable(f"capture unavailable: neither Keras 3 ({reason}) nor tf_keras "
                                  f"({one_line(err)}) can load this model") from None
-
-
-def is_tf_keras_model(model: Any) -> bool:
-    """True for a model loaded by the tf_keras fallback (its tensors are TensorFlow's)."""
-    return type(model).__module__.startswith("tf_keras")
