@@ -231,8 +231,8 @@ class CompareScreen(Screen[None]):
 
     def watch_channel(self, channel: int) -> None:
         table = self.query_one(ChannelDiffTable)
-        if table.row_count and table.channel_at(table.cursor_row) != channel and channel in range(table.row_count):
-            table.move_cursor(row=table.order.index(channel))
+        if channel < table.row_count and table.channel_at(table.cursor_row) != channel:
+            table.move_cursor(row=table.row_of(channel))
         self._update_steps_view()
 
     def watch_mode(self) -> None:
@@ -247,8 +247,8 @@ class CompareScreen(Screen[None]):
         self.query_one(DiffSparklines).show(pair)
         table = self.query_one(ChannelDiffTable)
         table.show(pair, self.parameter)
-        if pair is not None and self.channel < table.row_count:
-            table.move_cursor(row=self.channel)  # another parameter of the same channel
+        if self.channel < table.row_count:
+            table.move_cursor(row=table.row_of(self.channel))  # another parameter of the same channel
         message = ""
         if entry is not None and pair is None:
             message = "No partner in the other file: nothing to compare per channel."

@@ -14,6 +14,7 @@ from typing import ClassVar
 import numpy as np
 from rich.text import Text
 from textual.binding import Binding, BindingType
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable
 
@@ -25,6 +26,8 @@ from bntui.core.numbers import fmt
 PARAMETERS = (("gamma", "gamma"), ("beta", "beta"), ("moving_mean", "moving mean"),
               ("moving_variance", "moving var"))
 COLUMNS = ("channel", "A", "B", "|Δ|", "rel Δ")
+#: Cells per column: a channel number, then numbers of 8 significant digits ("-1.2345678e-05").
+WIDTHS = (7, 14, 14, 14, 14)
 
 
 def parameter_values(pair: LayerPair, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -75,23 +78,27 @@ class ChannelDiffTable(DataTable[Text]):
         self.clear(columns=True)
         self._columns = []
         self.sorted_by = None
-        for index, heading in enumerate(COLUMNS):
-            self.add_column(heading, key=str(index))
+        # Fixed widths: DataTable would otherwise measure every cell (seconds for 4096 channels).
+        for index, (heading, width) in enumerate(zip(COLUMNS, WIDTHS)):
+            self.add_column(heading, key=str(index), width=width)
         if pair is None or pair.parameters is None:
             return
         first, second = parameter_values(pair, name)
         diff = pair.parameters[name]
         channels = np.arange(first.size, dtype=np.float64)
         self._columns = [channels, first, second, diff.abs_diff, diff.rel_diff]
-        self.add_rows(
-            [Text(str(channel), style="bold"), *(Text(fmt(column[channel]), justify="right")
-                                                 for column in self._columns[1:])]
-            for channel in range(first.size)
-        )
+        for channel in range(first.size):  # keyed by channel: found again at once after sorting
+            self.add_row(Text(str(channel), style="bold"),
+                         *(Text(fmt(column[channel]), justify="right") for column in self._columns[1:]),
+                         key=str(channel))
 
     def channel_at(self, row: int) -> int:
         """The channel shown in ``row``."""
-        return int(str(self.get_row_at(row)[0]))
+        return int(str(self.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value))
+
+    def row_of(self, channel: int) -> int:
+        """The row showing ``channel``."""
+        return self.get_row_index(str(channel))
 
     @property
     def order(self) -> list[int]:
