@@ -144,7 +144,7 @@ async def test_port_tab_and_exports(model: dict[str, Any], tmp_path: Path, monke
 
 
 @pytest.mark.tensorflow
-async def test_fold_tab(model: dict[str, Any]) -> None:
+async def test_fold_tab(model: dict[str, Any], tmp_path: Path) -> None:
     app = make_app(str(model["path"]), verify=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
@@ -180,6 +180,15 @@ async def test_fold_tab(model: dict[str, Any]) -> None:
                                        atol=FLOAT32_RTOL * (abs(MEAN[c] * s[c]) + abs(BETA[c])))
         assert "channels dominating the per-tensor scale: 2" in summary
         assert "per-channel quantization removes this loss" in summary
+
+        first = panel.export_folded(tmp_path)
+        again = panel.export_folded(tmp_path)
+        assert (first.name, again.name) == ("bn_fold-folded.npz", "bn_fold-folded-1.npz")  # type: ignore[union-attr]
+        with np.load(first) as saved:  # type: ignore[arg-type]
+            assert sorted(saved.files) == ["conv/bias", "conv/kernel"]
+            np.testing.assert_allclose(saved["conv/kernel"], folded, rtol=FLOAT32_RTOL)
+            np.testing.assert_allclose(saved["conv/bias"], folded_bias, rtol=FLOAT32_RTOL,
+                                       atol=FLOAT32_RTOL * float(np.max(np.abs(MEAN * s) + np.abs(BETA))))
 
         screen_of(app).jump_to("bn_relu")
         await settle(app, pilot)

@@ -11,7 +11,11 @@ command line that runs it.
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from textual.app import ComposeResult
@@ -19,11 +23,13 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
-from bntui.core.analysis.fold import LayerFold, fold_layer
+from bntui.core.analysis.fold import FoldReport, LayerFold, fold_layer, folded_arrays
+from bntui.core.export import free_path
 from bntui.core.model import BNLayer, FeedingLayer
 from bntui.core.numbers import fmt
 from bntui.core.numerics import scale_float64
 from bntui.tui.panels.feeding import FeedingPanel
+from bntui.tui.panels.panel import PanelCommand
 from bntui.tui.widgets.channel_rows_table import ChannelRowsTable
 from bntui.tui.widgets.fold_summary import FoldSummary
 
@@ -49,6 +55,22 @@ def channel_rows(layer: BNLayer, fold: LayerFold) -> list[list[str]]:
     order = np.argsort(-q.channel_ranges, kind="stable")
     return [[str(c), fmt(q.channel_ranges[c]), fmt(q.bits_lost[c], 3), fmt(q.bits_lost_before_fold[c], 3), fmt(s[c]),
              fmt(bias[c])] for c in (int(i) for i in order)]
+
+
+def write_folded(fold: LayerFold, directory: Path) -> Path:
+    """The folded weights in a new ``.npz``, each under ``<feeding layer path>/<role>``, as
+    ``--fold-export`` writes them; never over an existing file."""
+    arrays: dict[str, Any] = folded_arrays(FoldReport("", (fold,)))  # Any: numpy's savez stub types **kwds as bool
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    while True:
+        path = free_path(directory, f"{fold.path.replace('/', '_')}-folded", ".npz")
+        try:
+            with open(path, "xb") as handle:
+                handle.write(buffer.getvalue())
+        except FileExistsError:  # taken between the check and the open: try the next name
+            continue
+        return path
 
 
 class FoldPanel(FeedingPanel[FoldView]):
@@ -89,6 +111,25 @@ class FoldPanel(FeedingPanel[FoldView]):
         caption = (f"per output channel, widest folded weights first: they set a per-tensor int8 scale{more}"
                    if prepared.rows else "")
         self.query_one("#fold-caption", Static).update(caption)
+
+    def export_folded(self, directory: Path | None = None) -> Path | None:
+        """Write the shown layer's folded kernel and bias (None when there is nothing folded)."""
+        layer = self.selection.layer
+        view = self._cache.get(layer.path) if layer is not None else None
+        if view is None or not view.fold.foldable:
+            self.notify("Nothing to export: this layer is not folded (see the Fold tab).", severity="warning")
+            return None
+        try:
+            path = write_folded(view.fold, directory or Path.cwd())
+        except OSError as err:
+            self.notify(f"Export failed: {err.strerror or err}", severity="error")
+            return None
+        self.notify(f"Wrote {path.name} in {path.parent}", title="Exported")
+        return path
+
+    def commands(self) -> Iterable[PanelCommand]:
+        yield PanelCommand("Fold: export the folded kernel and bias (.npz)",
+                           "The feeding layer's weights with this BN folded in, in a new .npz file", self.export_folded)
 
     def _check_line(self, layer: BNLayer, fold: LayerFold) -> str:
         if not self.context.verify:
