@@ -41,6 +41,11 @@ def parameter_values(pair: LayerPair, name: str) -> tuple[np.ndarray, np.ndarray
     return values(pair.first), values(pair.second)
 
 
+def _heading(index: int, text: str) -> Text:
+    """Headings of number columns are right-aligned, over the numbers' last digits."""
+    return Text(text, justify="right" if index else "left")
+
+
 def _sort_key(value: float) -> tuple[int, float]:
     return (1, 0.0) if math.isnan(value) else (0, value)
 
@@ -80,7 +85,7 @@ class ChannelDiffTable(DataTable[Text]):
         self.sorted_by = None
         # Fixed widths: DataTable would otherwise measure every cell (seconds for 4096 channels).
         for index, (heading, width) in enumerate(zip(COLUMNS, WIDTHS)):
-            self.add_column(heading, key=str(index), width=width)
+            self.add_column(_heading(index, heading), key=str(index), width=width)
         if pair is None or pair.parameters is None:
             return
         first, second = parameter_values(pair, name)
@@ -123,7 +128,7 @@ class ChannelDiffTable(DataTable[Text]):
         self.sorted_by = (column, reverse)
         for index, (column_key, heading) in enumerate(zip(self.columns, COLUMNS)):
             mark = (" ▼" if reverse else " ▲") if index == column else ""
-            self.columns[column_key].label = Text(heading + mark)
+            self.columns[column_key].label = _heading(index, heading + mark)
         self.refresh()
 
     def action_sort_column(self, column: int) -> None:
