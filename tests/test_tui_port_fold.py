@@ -197,6 +197,12 @@ async def test_fold_tab(model: dict[str, Any], tmp_path: Path) -> None:
         assert "relu activation before the BN" in summary
         assert table.row_count == 0
 
+        # Both layers are read by now: a quick switch shows each from the cache, the last one stays.
+        screen_of(app).jump_to("bn_fold")
+        screen_of(app).jump_to("bn_relu")
+        await settle(app, pilot)
+        assert "bn_relu: NOT foldable" in shown_text(panel.query_one(FoldSummary))
+
 
 def test_fold_snapshot(snap_compare: Any) -> None:
     """The Fold tab of the sample conv net (written by Keras 3): bn1 folds into conv1."""

@@ -186,6 +186,15 @@ async def test_training_output_from_keras_is_batch_statistics(keras_model: dict[
             await pilot.press("n")
             await pilot.pause()
 
+        # As many values as one channel has: they are that channel's (the one shown, here 1).
+        await pilot.press("n")
+        await pilot.pause()
+        assert screen.channel == 1
+        panel.explain_text(typed(keras_model["training_output"][:, 1]))
+        await settle(app, pilot)
+        assert panel.found is not None
+        assert (panel.found.result.channel, panel.found.result.explanations[0].code) == (1, "batch_statistics")
+
 
 @pytest.mark.tensorflow
 async def test_mode_audit_of_a_hard_coded_training_call(keras_model: dict[str, Any]) -> None:
