@@ -156,6 +156,17 @@ async def test_run_rank_plot_and_steps_with_the_layers_own_input(drift_case: dic
         assert screen.computation is None
         assert "belongs to that layer" in str(screen.steps.query_one("#input-line", Static).render())
 
+        # Back in the Data tab the cursor follows the tree to bn_a; Enter takes bn_a's own input
+        # (the TensorFlow process reuses the model it loaded, its layers unwrapped again).
+        await pilot.press("r")
+        assert screen.focused is table and table.current is result.layers[0]
+        await pilot.press("enter")
+        await settle(app, pilot)
+        source = screen.selection.input
+        assert source is not None and source.captured_at == "bn_a" and source.values is not None
+        np.testing.assert_allclose(source.values, activations["bn_a"][:DRIFT_INPUT_SAMPLES], rtol=1e-6, atol=1e-6)
+        assert screen.computation is not None and screen.computation.layer.path == "bn_a"
+
 
 @pytest.mark.tensorflow
 @pytest.mark.slow

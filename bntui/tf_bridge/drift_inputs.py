@@ -43,6 +43,7 @@ def layer_input_from_data(model: Any, layer_path: str, layer_name: str, data: st
         batch = batch * np.float32(scale)
     seen: list[np.ndarray] = []
     original = layer.call
+    own = "call" in vars(layer)
 
     def recording_call(inputs, *args, **kwargs):  # type: ignore[no-untyped-def]
         seen.append(np.asarray(inputs))
@@ -57,7 +58,10 @@ def layer_input_from_data(model: Any, layer_path: str, layer_name: str, data: st
     except Exception as err:  # noqa: BLE001 - whatever the model raises, the user needs one line
         raise run_failure(err, model) from None
     finally:
-        layer.call = original
+        if own:
+            layer.call = original
+        else:
+            del layer.call  # the class's own method shows through again (the model is reused)
     if len(seen) <= call:
         raise CaptureUnavailable(f"capture failed: layer {layer_path!r} was called {len(seen)} time(s), not {call + 1}")
     return seen[call].astype(np.float64)
