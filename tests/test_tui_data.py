@@ -199,6 +199,11 @@ async def test_esc_stops_a_run_and_the_next_one_works(drift_case: dict[str, obje
         await settle(app, pilot)
         assert panel.result is None and "no_such_data.npy: no such file" in status(panel)
 
+        # Nothing runs: Esc has nothing to cancel. A cancel that reaches the TensorFlow process
+        # after its run ended (here: one for the stopped run, sent again) never stops the next.
+        assert not app.tensorflow.cancel_drift()
+        stopped_request = 0
+        app.tensorflow._connection.send(("cancel", (stopped_request,)))  # type: ignore[union-attr]
         spec.value = "zeros:64x4"
         await pilot.press("enter")
         await settle(app, pilot)

@@ -34,7 +34,7 @@ from bntui.core.errors import BntuiError
 from bntui.core.export import free_path
 from bntui.core.model import ModelInfo
 from bntui.core.output import render
-from bntui.tui.panels.panel import Panel, PanelCommand
+from bntui.tui.panels.panel import Panel, PanelCommand, PanelContext
 from bntui.tui.panels.steps import StepsPanel
 from bntui.tui.state import InputSource, Selection
 from bntui.tui.tensorflow_process import DRIFT_INPUT_SAMPLES
@@ -99,8 +99,9 @@ class DataPanel(Panel):
     result: reactive[DriftResult | None] = reactive(None)
     running: reactive[bool] = reactive(False)
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, context: PanelContext, *, id: str | None = None) -> None:
+        super().__init__(context, id=id)
+        #: The run whose messages are shown; a newer one makes an older one's answers stale.
         self.run: DataRun | None = None
 
     def compose(self) -> ComposeResult:
