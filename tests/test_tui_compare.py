@@ -27,17 +27,21 @@ from bntui.tui.widgets.pair_list import PairList, entry_label
 from bntui.tui.widgets.side_by_side_steps import SideBySideSteps
 
 WIDTH = 6
+NARROW = 4
 NAMES = ("bn_a", "bn_b", "bn_c")
+#: In both files, WIDTH channels in A and NARROW in B: a pair whose channel counts differ.
+RESIZED = "bn_d"
 EPSILON = 1e-3  # Keras' default
 TUNED_CHANNEL = 2
 SIZE = (120, 40)
 
 
-def _build(keras: Any, names: tuple[str, ...]) -> Any:
+def _build(keras: Any, names: tuple[str, ...], narrow: str | None = None) -> Any:
+    """Dense -> BN per name, WIDTH wide except the ``narrow`` layer (NARROW channels)."""
     inputs = keras.Input((WIDTH,))
     x = inputs
     for name in names:
-        x = keras.layers.Dense(WIDTH, name=f"dense_{name}")(x)
+        x = keras.layers.Dense(NARROW if name == narrow else WIDTH, name=f"dense_{name}")(x)
         x = keras.layers.BatchNormalization(name=name)(x)
     return keras.Model(inputs, x, name="net")
 
@@ -50,14 +54,14 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     folder = tmp_path_factory.mktemp("compare_tui")
     rng = np.random.default_rng(7)
-    base = _build(keras, NAMES)
+    base = _build(keras, (*NAMES, RESIZED))
     for name in NAMES:
         base.get_layer(name).set_weights([rng.normal(1.0, 0.2, WIDTH), rng.normal(0.0, 0.3, WIDTH),
                                           rng.normal(0.0, 1.0, WIDTH), rng.uniform(0.1, 3.0, WIDTH)])
     base.save(folder / "base.keras")
-    changed = _build(keras, (*NAMES, "bn_extra"))
+    changed = _build(keras, (*NAMES, RESIZED, "bn_extra"), narrow=RESIZED)
     for layer in base.layers:
-        if layer.weights:
+        if layer.weights and RESIZED not in layer.name:
             changed.get_layer(layer.name).set_weights(layer.get_weights())
     changed.get_layer("bn_b").moving_mean.assign(np.zeros(WIDTH, "float32"))
     changed.get_layer("bn_b").moving_variance.assign(np.ones(WIDTH, "float32"))
@@ -104,16 +108,17 @@ async def test_pairs_have_badges_and_unmatched_layers_are_listed(pair: dict[str,
         pair_list = compare_of(app).query_one(PairList)
         prompts = [str(pair_list.get_option_at_index(i).prompt) for i in range(pair_list.option_count)
                    if pair_list.get_option_at_index(i) is not None]
-        # bn_a untouched, bn_b reset, bn_c tuned in one channel, bn_extra only in B (under its heading)
-        assert prompts == ["bn_a  same ", "bn_b  reset ", "bn_c  trained ", "only in changed.h5",
-                           "bn_extra  only B "]
+        # bn_a untouched, bn_b reset, bn_c tuned in one channel, bn_d narrowed, bn_extra only in B
+        # (under its heading)
+        assert prompts == ["bn_a  same ", "bn_b  reset ", "bn_c  trained ", "bn_d  channels ",
+                           "only in changed.h5", "bn_extra  only B "]
         files = str(app.screen.query_one("#compare-files").render())
-        assert "A base.keras" in files and "B changed.h5" in files and "3 matched, 1 unmatched" in files
+        assert "A base.keras" in files and "B changed.h5" in files and "4 matched, 1 unmatched" in files
         await pilot.press("u")  # the whole comparison, as the command line prints it
         summary = str(app.screen.query_one("#compare-summary").render())
         findings = next(line for line in summary.splitlines() if line.startswith("findings: "))
         assert set(findings.removeprefix("findings: ").split(", ")) == {
-            "unchanged 1", "statistics_reset 1", "gamma_beta_changed 1", "only_in_second 1"}
+            "unchanged 1", "statistics_reset 1", "gamma_beta_changed 1", "channels_changed 1", "only_in_second 1"}
         await open_entry(app, pilot, "bn_extra")
         assert "No partner in the other file" in str(app.screen.query_one("#diff-message").render())
         assert compare_of(app).query_one(ChannelDiffTable).row_count == 0
@@ -180,6 +185,24 @@ async def test_one_input_through_both_layers_side_by_side(pair: dict[str, Any]) 
         await settle(app, pilot)
         assert "expected 1 value" in screen.query_one(InputBar).error
         assert screen.computations == {"first": None, "second": None}
+
+
+@pytest.mark.tensorflow
+async def test_a_pair_of_other_widths_is_not_compared_per_channel_and_each_side_takes_its_input(
+        pair: dict[str, Any]) -> None:
+    app = make_app(str(pair["A"]), verify=False, compare_path=str(pair["B"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = await open_entry(app, pilot, RESIZED)
+        message = str(screen.query_one("#diff-message").render())
+        assert f"{WIDTH} channels against {NARROW}" in message
+        assert screen.query_one(ChannelDiffTable).row_count == 0
+        await pilot.press("i", *", ".join(str(v) for v in range(WIDTH)), "enter")  # one value per channel of A
+        await settle(app, pilot)
+        assert screen.computations["first"] is not None and screen.computations["second"] is None
+        status = str(screen.query_one("#steps-status-second").render())
+        assert f"expected 1 value, {NARROW} values" in status
+        assert screen.query_one(InputBar).error == ""  # one side computed: nothing to correct
 
 
 async def test_unreadable_second_file_shows_the_error_screen_and_exits_1(tmp_path: Path) -> None:
