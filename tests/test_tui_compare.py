@@ -149,6 +149,7 @@ async def test_channel_table_shows_both_values_and_sorts_by_difference(pair: dic
         assert app.screen.query_one("#compare-tabs").active == "steps"
         await pilot.press("c", "t")  # beta: untouched, every difference 0
         assert screen.parameter == "beta"
+        assert table.sorted_by == (3, True)  # the order chosen is kept for the next parameter
         assert [row[3] for row in table_rows(table)] == ["0"] * WIDTH
         assert "identical" in str(screen.query_one("#diff-range-beta").render())
 

@@ -79,14 +79,16 @@ class ChannelDiffTable(DataTable[Text]):
         self.sorted_by: tuple[int, bool] | None = None
 
     def show(self, pair: LayerPair | None, name: str) -> None:
-        """Fill the table with ``name`` of ``pair`` (empty for None or different channel counts)."""
+        """Fill the table with ``name`` of ``pair`` (empty for None or different channel counts),
+        sorted as it was: sorting by |Δ| and moving to the next parameter or pair keeps the order."""
+        sorted_by, self.sorted_by = self.sorted_by, None
         self.clear(columns=True)
         self._columns = []
-        self.sorted_by = None
         # Fixed widths: DataTable would otherwise measure every cell (seconds for 4096 channels).
         for index, (heading, width) in enumerate(zip(COLUMNS, WIDTHS)):
             self.add_column(_heading(index, heading), key=str(index), width=width)
         if pair is None or pair.parameters is None:
+            self.sorted_by = sorted_by  # remembered for the next pair that has channels to sort
             return
         first, second = parameter_values(pair, name)
         diff = pair.parameters[name]
@@ -96,6 +98,8 @@ class ChannelDiffTable(DataTable[Text]):
             self.add_row(Text(str(channel), style="bold"),
                          *(Text(fmt(column[channel]), justify="right") for column in self._columns[1:]),
                          key=str(channel))
+        if sorted_by is not None:
+            self.sort_by(*sorted_by)
 
     def channel_at(self, row: int) -> int:
         """The channel shown in ``row``."""
