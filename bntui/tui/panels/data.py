@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from textual import on, work
@@ -40,8 +40,10 @@ from bntui.tui.state import InputSource, Selection
 from bntui.tui.tensorflow_process import DRIFT_INPUT_SAMPLES
 from bntui.tui.widgets.data_spec_bar import DataSpecBar
 from bntui.tui.widgets.diagnostics_list import DiagnosticsList
-from bntui.tui.widgets.drift_plot import ChannelDriftPlot
 from bntui.tui.widgets.drift_table import DriftTable
+
+if TYPE_CHECKING:
+    from bntui.tui.widgets.drift_plot import ChannelDriftPlot
 
 #: Samples per forward pass, as ``--drift`` without ``--batch-size``.
 BATCH_SIZE = 32
@@ -109,9 +111,7 @@ class DataPanel(Panel):
         yield Static(INTRO, id="data-status")
         yield ProgressBar(id="data-progress", show_eta=False)
         yield DriftTable(id="drift-table")
-        with Horizontal(id="drift-plots"):
-            yield ChannelDriftPlot("z", id="drift-z")
-            yield ChannelDriftPlot("ratio", id="drift-ratio")
+        yield Horizontal(id="drift-plots")  # filled by the first result (see _mount_plots)
         yield Static("", id="data-notes")
 
     def focus_target(self) -> Widget:
@@ -129,11 +129,24 @@ class DataPanel(Panel):
     def _mark_channel(self) -> None:
         """The selected channel as a line on the plots, when they show the selected layer."""
         layer = self.selection.layer
-        for plot in self.query(ChannelDriftPlot):
+        for plot in self._plots():
             shown = plot.entry is not None and layer is not None and plot.entry.path == layer.path
             plot.channel = self.selection.channel if shown else None
 
-    def watch_result(self, result: DriftResult | None) -> None:
+    def _plots(self) -> list[ChannelDriftPlot]:
+        return list(self.query("#drift-plots > ChannelDriftPlot").results())  # type: ignore[arg-type]
+
+    async def _mount_plots(self) -> None:
+        """Plotext takes about 60 ms to import: it loads with the first result, not at start-up."""
+        if not self._plots():
+            from bntui.tui.widgets.drift_plot import ChannelDriftPlot
+
+            await self.query_one("#drift-plots").mount(ChannelDriftPlot("z", id="drift-z"),
+                                                       ChannelDriftPlot("ratio", id="drift-ratio"))
+
+    async def watch_result(self, result: DriftResult | None) -> None:
+        if result is not None:
+            await self._mount_plots()
         self.set_class(result is not None, "-measured")
         table = self.query_one(DriftTable)
         table.result = result
@@ -157,7 +170,7 @@ class DataPanel(Panel):
             self.query_one(ProgressBar).update(total=None, progress=0)
 
     def _plot(self, entry: LayerDrift | None) -> None:
-        for plot in self.query(ChannelDriftPlot):
+        for plot in self._plots():
             plot.entry = entry
         self._mark_channel()
 
