@@ -11,19 +11,30 @@ this package in a separate process, the CLI only for ``--verify`` and ``--model-
 """
 
 from bntui.tf_bridge.capturing import Capture, capture, capture_dict, load_for_capture, make_model_input
-from bntui.tf_bridge.keras_loader import CaptureUnavailable, TensorFlowUnavailable, silence_stderr
+from bntui.tf_bridge.drift import DriftCancelled, measure_drift
+from bntui.tf_bridge.keras_loader import (
+    CaptureUnavailable,
+    TensorFlowUnavailable,
+    load_whole_model,
+    one_line,
+    silence_stderr,
+)
 from bntui.tf_bridge.verification import ModeCheck, Verification, verification_dict, verify
 
 __all__ = [
     "Capture",
     "CaptureUnavailable",
+    "DriftCancelled",
     "ModeCheck",
     "TensorFlowUnavailable",
     "Verification",
     "capture",
     "capture_dict",
     "load_for_capture",
+    "load_whole_model",
     "make_model_input",
+    "measure_drift",
+    "one_line",
     "silence_stderr",
     "verification_dict",
     "verify",

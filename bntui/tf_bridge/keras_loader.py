@@ -144,6 +144,24 @@ def stored_config(path: str | Path) -> dict[str, Any] | None:
     return parse_config_json(text) if text else None
 
 
+def _refuse_formats_that_would_run(path: str | Path) -> None:
+    """Only .keras and .h5 files are loaded whole. Loading a SavedModel runs the graph functions
+    stored in it (even with --unsafe, this is refused: nothing in bntui runs a file's code to
+    read it); TF.js models and checkpoints hold no model Keras can run here."""
+    from bntui.core.io.savedmodel import CAPTURE_REFUSAL
+    from bntui.core.reader import sniff
+
+    try:
+        kind = sniff(Path(path)).kind
+    except BntuiError:
+        return  # the load below says what is wrong with the file
+    if kind == "SavedModel":
+        raise CaptureUnavailable(f"capture unavailable: {CAPTURE_REFUSAL}")
+    if kind not in (".keras zip", "HDF5"):
+        raise CaptureUnavailable(f"capture unavailable: a {kind} holds the weights but no model Keras can run "
+                                 "here; capture needs the model as a .keras or .h5 file")
+
+
 def load_whole_model(path: str | Path, *, unsafe: bool = False) -> Any:
     """The whole model, loaded by Keras 3 (safe mode) or, failing that, by a checked tf_keras.
 
@@ -151,6 +169,7 @@ def load_whole_model(path: str | Path, *, unsafe: bool = False) -> Any:
     """
     from bntui.core.config_safety import unsafe_objects
 
+    _refuse_formats_that_would_run(path)
     keras = import_keras()
     try:
         with quiet():
