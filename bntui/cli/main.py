@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bntui",
         description="Inspect the BatchNormalization layers of a saved Keras model, step by step.",
     )
-    parser.add_argument("model", nargs="?", help="a .h5, .hdf5, .keras or .weights.h5 file (default: the bundled demo)")
+    parser.add_argument("model", nargs="?",
+                        help="a .keras, .h5 or .weights.h5 file, a SavedModel or TF.js folder (or its saved_model.pb / "
+                             "model.json), or a TF checkpoint prefix (default: the bundled demo)")
     parser.add_argument("second", nargs="?", metavar="B",
                         help="a second model file: open the TUI's compare view of MODEL and B (bntui A B)")
     parser.add_argument("--list", action="store_true", help="print the BN layers and exit")
