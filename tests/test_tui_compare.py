@@ -233,3 +233,16 @@ def test_compare_view(snap_compare: Any) -> None:
 
     app = make_app(str(SAMPLES / "nested.h5"), verify=False, compare_path=str(SAMPLES / "keras2_nested.h5"))
     assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
+
+
+
+async def test_f1_opens_help_with_the_compare_keys() -> None:
+    from bntui.tui.screens.help_screen import HELP, HelpScreen
+
+    app = make_app(str(SAMPLES / "nested.h5"), verify=False, compare_path=str(SAMPLES / "nested.keras"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert "Compare view (`bntui A B`)" in HELP

@@ -88,8 +88,15 @@ class CompareScreen(Screen[None]):
         Binding("p", "channel(-1)", "Previous channel", show=False),
         Binding("m", "cycle_mode", "Mode"),
         Binding("o", "load_npy", "Load .npy", show=False),
+        Binding("f1,question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
+
+    def action_help(self) -> None:
+        """F1: the same help as the model screen; its last section is this view's keys."""
+        from bntui.tui.screens.help_screen import HelpScreen  # Markdown is slow to import: on demand
+
+        self.app.push_screen(HelpScreen())
 
     class Compared(Message):
         """Worker: both files were read and compared."""

@@ -25,6 +25,10 @@ from the exact value in ulps. Under the steps, TensorFlow itself checks every nu
 **Training** (`training=True`) uses the statistics of the batch it is given: the batch
 mean and the *biased* batch variance (divided by n) over every axis but the channel axis.
 That is why `[1, 5]` becomes about `[-1, 1] * gamma + beta` only in training mode.
+A **frozen** layer (`trainable: false`) uses its moving statistics even then (Keras 3 and
+tf.keras since TF 2.0); its batch-statistics result is shown as "if unfrozen". Under a
+16-bit **dtype policy** (`mixed_float16`...) Keras casts the input to float16, computes in
+float32 and casts the output back: both casts are rows of the steps.
 
 Without `beta` (`center=False`) the layer adds 0; without `gamma` (`scale=False`) it
 multiplies by 1.
@@ -42,6 +46,7 @@ multiplies by 1.
 | `o` | load input from a `.npy` file |
 | `c` | capture the layer's real input by running the whole model (TensorFlow, safe mode) |
 | `s` / `a` / `d` | Steps / Parameters / Diagnostics tab |
+| `w` / `t` / `f` / `r` | Why? (which computation gives the numbers you got) / Port / Fold / Data tab |
 | `ctrl+p` | command palette: jump to a layer by name, switch mode, export JSON, export all layers |
 | `F1` / `?` | this help |
 | `q` | quit |
@@ -49,6 +54,20 @@ multiplies by 1.
 In **Parameters**: `1`-`9` (or a click on a header) sort by that column, again to reverse;
 `←` / `→` scroll the columns (the channel stays in view); `Enter` shows that channel's steps.
 In **Diagnostics**: `Enter` shows the layer and channel of a finding.
+In **Data**: type a data spec (`normal:0:64x32x32x3`, a `.npy`, an image folder) and run it
+through the model; `Esc` stops a run; `Enter` on a layer shows its steps with the input that
+really reached it.
+
+## Compare view (`bntui A B`)
+
+| key | does |
+|---|---|
+| `c` / `s` / `u` | Channels / Steps / Summary tab |
+| `t` | next parameter in the channel table; `1`-`5` sort, `Enter` shows that channel's steps |
+| `i` / `o` | type an input / load a `.npy`: it goes through both layers side by side |
+| `n` / `p` / `m` | next / previous channel, mode |
+| `l` | back to the list of pairs |
+| `q` | quit |
 """
 
 
