@@ -228,6 +228,8 @@ def test_why_snapshot(snap_compare: Any) -> None:
     async def run_before(pilot: Any) -> None:
         await settle(pilot.app, pilot)
         await explain_in_box(pilot.app, pilot, "-1, 1", kind="expected")
+        await pilot.press("escape")  # the keyboard to the list: no blinking cursor in the picture
+        await pilot.pause()
 
     app = make_app(str(SEED), verify=False, initial_input=DEMO_INPUT)
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
