@@ -204,6 +204,24 @@ async def test_fold_tab(model: dict[str, Any], tmp_path: Path) -> None:
         assert "bn_relu: NOT foldable" in shown_text(panel.query_one(FoldSummary))
 
 
+@pytest.mark.tensorflow
+@pytest.mark.slow
+async def test_fold_tab_runs_tensorflows_check(model: dict[str, Any]) -> None:
+    """With TensorFlow on, the tab runs Keras' conv + BN against the folded conv: the line says
+    by how many term-scaled ulps folding changes the output (a few, for a correct fold)."""
+    app = make_app(str(model["path"]), verify=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        screen_of(app).jump_to("bn_fold")
+        await pilot.press("f")
+        await settle(app, pilot)
+        await settle(app, pilot)  # the check's worker posts when TensorFlow has answered
+        summary = shown_text(screen_of(app).query_one(FoldPanel).query_one(FoldSummary))
+        assert "TensorFlow: folding changes this output by at most" in summary, summary
+        ulps = float(summary.split("at most ")[1].split(" ulps")[0])
+        assert 0 <= ulps <= 16  # the fold tests' bound: a few float32 roundings of the summed terms
+
+
 def test_fold_snapshot(snap_compare: Any) -> None:
     """The Fold tab of the sample conv net (written by Keras 3): bn1 folds into conv1."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bntui import __version__
 from bntui.core.errors import BntuiError
@@ -154,12 +154,13 @@ def _list_output(model: ModelInfo, args: argparse.Namespace) -> str:
     if args.json:
         return _json(model_dict(model))
     if args.csv:
-        rows = [["path", "channels", "axis", "epsilon", "momentum", "center", "scale", "assumed", "warnings"]]
+        csv_rows: list[list[object]] = [["path", "channels", "axis", "epsilon", "momentum", "center", "scale",
+                                     "trainable", "dtype_policy", "assumed", "warnings"]]
         for layer in model.layers:
             codes = " ".join(d.code for d in diagnose(layer))
-            rows.append([layer.path, layer.channels, layer.axis, layer.epsilon, layer.momentum,
-                         layer.center, layer.scale, " ".join(layer.assumed), codes])
-        return to_csv(rows)
+            csv_rows.append([layer.path, layer.channels, layer.axis, layer.epsilon, layer.momentum, layer.center,
+                             layer.scale, layer.trainable, layer.dtype_policy or "", " ".join(layer.assumed), codes])
+        return to_csv(csv_rows)
     lines = [(f"{model.path}: {model.format}, Keras {model.keras_version or 'unknown'}, "
               f"{len(model.layers)} BatchNormalization layer{'s' if len(model.layers) != 1 else ''}")]
     if not model.layers:
@@ -249,7 +250,8 @@ def _save_arrays(target: str, computation: Computation) -> None:
         raise BntuiError(f"--output {target}: the file name must end in .npz")
     try:
         with open(path, "xb") as handle:
-            np.savez(handle, **computation_arrays(computation))
+            arrays: dict[str, Any] = computation_arrays(computation)  # Any: numpy's stub types **kwds as bool
+            np.savez(handle, **arrays)
     except FileExistsError:
         raise BntuiError(f"--output {target}: the file exists; bntui never overwrites a file") from None
     except OSError as err:

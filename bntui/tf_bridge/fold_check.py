@@ -21,8 +21,7 @@ import numpy as np
 
 from bntui.core.analysis.fold import LayerFold, scaled_role
 from bntui.core.errors import InputValueError
-from bntui.core.feeding_layers import FeedingLayer
-from bntui.core.model import BNLayer
+from bntui.core.model import BNLayer, FeedingLayer
 from bntui.core.numerics import term_scaled_ulp
 from bntui.tf_bridge.keras_loader import import_keras
 

@@ -103,7 +103,7 @@ def _standalone(layer: BNLayer, shape: tuple[int, ...], dtype: str):  # type: ig
     bn.trainable = layer.trainable
     arrays = [w for w in (layer.gamma, layer.beta) if w is not None] + [layer.moving_mean, layer.moving_variance]
     if layer.renorm:
-        arrays += [layer.moving_stddev, layer.renorm_mean, layer.renorm_stddev]
+        arrays += [w for w in (layer.moving_stddev, layer.renorm_mean, layer.renorm_stddev) if w is not None]
     targets = bn.get_weights()
     if len(targets) != len(arrays):
         raise ValueError(f"the check layer has {len(targets)} weights, the file {len(arrays)}")

@@ -36,8 +36,10 @@ if TYPE_CHECKING:
     import numpy as np
 
     from bntui.core.analysis.drift import DriftResult
-    from bntui.core.model import BNLayer, ModelInfo
+    from bntui.core.analysis.fold import LayerFold
+    from bntui.core.model import BNLayer, FeedingLayer, ModelInfo
     from bntui.core.steps import Computation
+    from bntui.tf_bridge.fold_check import FoldCheck
 
 #: Seconds :meth:`TensorFlowProcess.close` waits for the terminated child before killing it.
 STOP_TIMEOUT = 2.0
@@ -120,8 +122,14 @@ def _serve(connection: Connection) -> None:
 
     tf_bridge.silence_stderr()
     drift = _ChildDrift(connection)
+    from bntui.tf_bridge.fold_check import check_fold, make_input
+
+    def fold_check(layer: Any, feeding: Any, fold: Any, spec: str) -> Any:
+        return check_fold(layer, feeding, fold, make_input(feeding, spec))
+
     handlers: dict[str, Callable[..., Any]] = {"verify": tf_bridge.verify, "capture": tf_bridge.capture,
-                                               "drift": drift.measure, "drift_input": drift.layer_input}
+                                               "drift": drift.measure, "drift_input": drift.layer_input,
+                                               "fold_check": fold_check}
     while True:
         try:
             name, args = connection.recv()
@@ -208,6 +216,12 @@ class TensorFlowProcess:
     def verify(self, computation: Computation) -> Verdict:
         """Blocking: run :func:`bntui.tf_bridge.verify` in the TensorFlow process."""
         result: Verdict = self._call("verify", computation)
+        return result
+
+    def fold_check(self, layer: BNLayer, feeding: FeedingLayer, fold: LayerFold, spec: str = "random:0") -> FoldCheck:
+        """Blocking: Keras runs the feeding layer + BN against the folded layer on ``spec``'s
+        input (:func:`bntui.tf_bridge.fold_check.check_fold`), in the TensorFlow process."""
+        result: FoldCheck = self._call("fold_check", layer, feeding, fold, spec)
         return result
 
     def capture(self, model_path: str | Path, layer_path: str, spec: str) -> CapturedInput:

@@ -4,9 +4,8 @@ per-tensor int8 scale leaves of its 8 bits, the dominating channels first.
 
 The feeding layer's config and kernel are read from the file in a guarded child (see
 :mod:`bntui.tui.panels.feeding`) and folded by :func:`bntui.core.analysis.fold.fold_layer`
-in the same worker. TensorFlow's check of the fold (folded against unfolded, in ulps) runs in
-the TUI's TensorFlow process once that process offers the call; until then the tab gives the
-command line that runs it.
+in the same worker. TensorFlow's check of the fold (folded against unfolded on a random
+input, in term-scaled ulps) then runs in the TUI's TensorFlow process, in a worker of its own.
 """
 
 from __future__ import annotations
@@ -18,18 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
 from bntui.core.analysis.fold import FoldReport, LayerFold, fold_layer, folded_arrays
+from bntui.core.errors import BntuiError
 from bntui.core.export import free_path
 from bntui.core.model import BNLayer, FeedingLayer
 from bntui.core.numbers import fmt
 from bntui.core.numerics import scale_float64
 from bntui.tui.panels.feeding import FeedingPanel
-from bntui.tui.panels.panel import PanelCommand
+from bntui.tui.panels.panel import PanelCommand, PanelContext
 from bntui.tui.widgets.channel_rows_table import ChannelRowsTable
 from bntui.tui.widgets.fold_summary import FoldSummary
 
@@ -42,6 +44,7 @@ class FoldView:
 
     fold: LayerFold
     rows: list[list[str]]
+    feeding: FeedingLayer
 
 
 def channel_rows(layer: BNLayer, fold: LayerFold) -> list[list[str]]:
@@ -81,6 +84,10 @@ class FoldPanel(FeedingPanel[FoldView]):
     TAB_KEY = "f"
     WITH_WEIGHTS = True
 
+    def __init__(self, context: PanelContext, *, id: str | None = None) -> None:
+        super().__init__(context, id=id)
+        self._checks: dict[str, str] = {}
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="fold-scroll"):
             yield FoldSummary(id="fold-summary")
@@ -92,7 +99,7 @@ class FoldPanel(FeedingPanel[FoldView]):
 
     def prepare(self, layer: BNLayer, feeding: FeedingLayer) -> FoldView:
         fold = fold_layer(layer, feeding)
-        return FoldView(fold, channel_rows(layer, fold))
+        return FoldView(fold, channel_rows(layer, fold), feeding)
 
     def show_layer(self, layer: BNLayer | None) -> None:
         status = f"{layer.path}: reading the layer that feeds it…" if layer is not None else ""
@@ -105,7 +112,7 @@ class FoldPanel(FeedingPanel[FoldView]):
         if prepared is None:
             summary.show(None, f"{layer.path}: cannot read the layer feeding it: {reason}")
             return
-        summary.show(prepared.fold, check=self._check_line(layer, prepared.fold))
+        summary.show(prepared.fold, check=self._check_line(layer, prepared))
         left = self.query_one(ChannelRowsTable).show(COLUMNS, prepared.rows)
         more = f" (+{left} narrower channels not listed)" if left else ""
         caption = (f"per output channel, widest folded weights first: they set a per-tensor int8 scale{more}"
@@ -131,8 +138,37 @@ class FoldPanel(FeedingPanel[FoldView]):
         yield PanelCommand("Fold: export the folded kernel and bias (.npz)",
                            "The feeding layer's weights with this BN folded in, in a new .npz file", self.export_folded)
 
-    def _check_line(self, layer: BNLayer, fold: LayerFold) -> str:
+    class Checked(Message):
+        """Worker: TensorFlow's check of one layer's fold, or why it could not run."""
+
+        def __init__(self, layer: BNLayer, line: str) -> None:
+            super().__init__()
+            self.layer, self.line = layer, line
+
+    def _check_line(self, layer: BNLayer, view: FoldView) -> str:
         if not self.context.verify:
             return "TensorFlow check of the fold: off"
-        return (f"TensorFlow check of the fold (folded against unfolded, in ulps): run "
-                f"bntui {self.context.model_path} --fold --layer {layer.path} --fold-check")
+        if not view.fold.foldable:
+            return ""
+        if layer.path in self._checks:
+            return self._checks[layer.path]
+        self.run_fold_check(layer, view)
+        return "TensorFlow check of the fold: running (folded against unfolded, on a random input)…"
+
+    @work(thread=True, exclusive=True, group="fold-check", name="fold-check")
+    def run_fold_check(self, layer: BNLayer, view: FoldView) -> None:
+        try:
+            check = self.context.tensorflow.fold_check(layer, view.feeding, view.fold)
+            line = (f"TensorFlow: folding changes this output by at most {fmt(check.max_ulp, 3)} ulps "
+                    f"(of the sum of |terms|; max |diff| {fmt(check.max_abs_diff, 3)}, random input "
+                    f"{'x'.join(map(str, check.input_shape))})")
+        except BntuiError as err:
+            line = f"TensorFlow check of the fold unavailable: {err}"
+        self.post_message(self.Checked(layer, line))
+
+    @on(Checked)
+    def _checked(self, message: FoldPanel.Checked) -> None:
+        self._checks[message.layer.path] = message.line
+        view = self._cache.get(message.layer.path)
+        if message.layer is self.selection.layer and view is not None:
+            self.query_one(FoldSummary).show(view.fold, check=message.line)

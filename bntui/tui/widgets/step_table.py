@@ -11,6 +11,7 @@ next to the folded form.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -66,8 +67,8 @@ class StepTable(Static):
         for index in range(min(size, MAX_ELEMENTS)):
             table.add_row("", *("" for _ in modes))
             table.add_row(Text(f"x[{index}]", style="bold"), *(Text(fmt(columns[m].x[index]), style="bold") for m in modes))
-            for label, getter in _ELEMENT_ROWS:
-                cells = [getter(columns[mode], index) for mode in modes]
+            for label, element in _ELEMENT_ROWS:
+                cells = [element(columns[mode], index) for mode in modes]
                 if any(cell is not None for cell in cells):
                     table.add_row(label, *(cell if cell is not None else "" for cell in cells))
         parts: list[Table | Text] = [table]
@@ -115,7 +116,7 @@ class _Column:
             self.tensorflow_ulp = computation.channel_values(check.tensorflow_ulp, channel)
 
 
-_STAT_ROWS = [
+_STAT_ROWS: list[tuple[str, Callable[[_Column], str]]] = [
     ("mean", lambda c: fmt(c.mean)),
     ("variance", lambda c: fmt(c.variance)),
     ("var + eps", lambda c: f"{fmt(c.variance)} + {fmt(c.epsilon)} = {fmt(c.var_eps)}"),
@@ -170,7 +171,7 @@ def _renorm_cell(c: _Column, i: int) -> Text | None:
     return Text(f"{fmt(c.x_hat[i])} * {fmt(r)} + {fmt(d)} = {fmt(c.x_hat[i] * r + d)}")
 
 
-_ELEMENT_ROWS = [
+_ELEMENT_ROWS: list[tuple[str, Callable[[_Column, int], str | Text | None]]] = [
     ("x - mean", lambda c, i: f"{fmt(c.x[i])} - {fmt(c.means[i] if c.means.size > 1 else c.mean)} = {fmt(c.centred[i])}"),
     ("/ sqrt", lambda c, i: f"{fmt(c.centred[i])} / {fmt(c.root)} = {fmt(c.x_hat[i])}"),
     ("* r + d", _renorm_cell),
