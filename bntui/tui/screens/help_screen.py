@@ -54,6 +54,10 @@ multiplies by 1.
 In **Parameters**: `1`-`9` (or a click on a header) sort by that column, again to reverse;
 `←` / `→` scroll the columns (the channel stays in view); `Enter` shows that channel's steps.
 In **Diagnostics**: `Enter` shows the layer and channel of a finding.
+In **Why?**: paste the numbers you got (`ctrl+t`: the numbers you expected instead), Enter
+ranks the computations that give them; `Esc` leaves the box, `v` goes back to it.
+In **Port** / **Fold**: the palette exports this layer to safetensors or ONNX / its folded
+kernel and bias to `.npz`.
 In **Data**: type a data spec (`normal:0:64x32x32x3`, a `.npy`, an image folder) and run it
 through the model; `Esc` stops a run; `Enter` on a layer shows its steps with the input that
 really reached it.
