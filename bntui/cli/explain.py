@@ -48,14 +48,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int | None
         given = exact(load_npy(args.got_file)) if args.got_file else typed(args.got if args.got is not None else args.expected)
         kind = "expected" if args.expected is not None else "got"
         values = parse_values(args.input) if args.input is not None else load_npy(args.input_file)
-        text = PendingRead(args.model or str(DEMO_MODEL),
-                           then=lambda model: _explain_output(model, args, values, given, kind)).result()
+        text = _explain_output(PendingRead(args.model or str(DEMO_MODEL)).result(), args, values, given, kind)
     else:
         batch = load_npy(args.batch) if args.batch else (parse_values(args.input) if args.input is not None else load_npy(args.input_file))
         mean = typed(args.got_moving_mean) if args.got_moving_mean is not None else None
         variance = typed(args.got_moving_variance) if args.got_moving_variance is not None else None
-        text = PendingRead(args.model or str(DEMO_MODEL),
-                           then=lambda model: _moving_output(model, args, batch, mean, variance)).result()
+        text = _moving_output(PendingRead(args.model or str(DEMO_MODEL)).result(), args, batch, mean, variance)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 

@@ -120,65 +120,63 @@ def main(argv: list[str] | None = None) -> int:
                     compare_path=args.second, compare_pending=compare_pending).run() or 0
 
 
-def _output(model: ModelInfo, args: argparse.Namespace) -> str:
-    return _list_output(model, args) if not args.layer else _layer_output(model, args)
-
-
 def _headless(model_path: str, args: argparse.Namespace) -> str:
     """The text to print for ``--list`` or ``--layer``.
 
-    Without TensorFlow work the forked child that reads the file also formats the output,
-    so this process never imports numpy or h5py (the child does, once). With ``--verify`` or
-    ``--model-input`` the child only reads, and TensorFlow runs here, free of the read deadline.
+    ``--list`` asks the forked reading child for the model as plain data (its summary), so
+    this process never imports numpy or h5py and starts within a tenth of a second of the
+    read. ``--layer`` computes here: numpy is imported while the child reads.
     """
-    if args.verify or args.model_input:
-        pending = PendingRead(model_path)
-        import bntui.core.report  # noqa: F401 - numpy and the core, in parallel with the read
+    if not args.layer:
+        return _list_output(PendingRead(model_path, summary=True).result(), args)
+    pending = PendingRead(model_path)
+    import bntui.core.report  # noqa: F401 - numpy and the core, in parallel with the read
 
-        return _output(pending.result(), args)
-    return PendingRead(model_path, then=lambda model: _output(model, args)).result()
+    return _layer_output(pending.result(), args)
 
 
 def _json(data: object) -> str:
     """Indented for a person at a terminal, compact in a pipe."""
-    from bntui.core.report import to_json
+    from bntui.core.output import to_json
 
     return to_json(data, indent=sys.stdout.isatty())
 
 
-def _list_output(model: ModelInfo, args: argparse.Namespace) -> str:
-    from bntui.core.diagnostics import diagnose, group_diagnostics
-    from bntui.core.numbers import fmt
-    from bntui.core.report import model_dict, to_csv
+def _list_output(data: dict[str, Any], args: argparse.Namespace) -> str:
+    """``--list`` from the model's summary (:func:`bntui.core.report.model_dict`): plain data,
+    formatted without numpy."""
+    from bntui.core.output import to_csv
 
     if args.json:
-        return _json(model_dict(model))
+        return _json(data)
+    layers: list[dict[str, Any]] = data["layers"]
     if args.csv:
         csv_rows: list[list[object]] = [["path", "channels", "axis", "epsilon", "momentum", "center", "scale",
-                                     "trainable", "dtype_policy", "assumed", "warnings"]]
-        for layer in model.layers:
-            codes = " ".join(d.code for d in diagnose(layer))
-            csv_rows.append([layer.path, layer.channels, layer.axis, layer.epsilon, layer.momentum, layer.center,
-                             layer.scale, layer.trainable, layer.dtype_policy or "", " ".join(layer.assumed), codes])
+                                         "trainable", "dtype_policy", "assumed", "warnings"]]
+        for layer in layers:
+            csv_rows.append([layer["path"], layer["channels"], layer["axis"], layer["epsilon"], layer["momentum"],
+                             layer["center"], layer["scale"], layer["trainable"], layer["dtype_policy"] or "",
+                             " ".join(layer["assumed"]), " ".join(w["code"] for w in layer["warnings"])])
         return to_csv(csv_rows)
-    lines = [(f"{model.path}: {model.format}, Keras {model.keras_version or 'unknown'}, "
-              f"{len(model.layers)} BatchNormalization layer{'s' if len(model.layers) != 1 else ''}")]
-    if not model.layers:
+    count = len(layers)
+    lines = [(f"{data['file']}: {data['format']}, Keras {data['keras_version'] or 'unknown'}, "
+              f"{count} BatchNormalization layer{'s' if count != 1 else ''}")]
+    lines.extend(f"note: {note}" for note in data["notes"])
+    if not layers:
         lines.append("no BatchNormalization layers in this model")
         return "\n".join(lines)
     rows = [["path", "channels", "axis", "epsilon", "center", "scale", "trainable", "policy", "warnings"]]
-    for layer in model.layers:
-        findings = diagnose(layer)
-        assumed = " (assumed)" if layer.assumed else ""
-        variant = " renorm" if layer.renorm else (f" ghost {layer.virtual_batch_size}" if layer.virtual_batch_size else "")
-        rows.append([layer.path, str(layer.channels), f"{layer.axis}{assumed}", fmt(layer.epsilon),
-                     str(layer.center), str(layer.scale) + variant, str(layer.trainable), layer.dtype_policy or "-",
-                     " ".join(d.code for d in findings) or "-"])
+    for layer in layers:
+        assumed = " (assumed)" if layer["assumed"] else ""
+        ghost = layer["virtual_batch_size"]
+        variant = " renorm" if layer["renorm"] else (f" ghost {ghost}" if ghost else "")
+        rows.append([layer["path"], str(layer["channels"]), f"{layer['axis']}{assumed}", f"{layer['epsilon']:.8g}",
+                     str(layer["center"]), str(layer["scale"]) + variant, str(layer["trainable"]),
+                     layer["dtype_policy"] or "-", " ".join(w["code"] for w in layer["warnings"]) or "-"])
     lines.extend(_table(rows))
-    groups = group_diagnostics(model.layers)
-    if groups:
+    if data["findings"]:
         lines.append("\nfindings:")
-        lines.extend(f"  {group.summary()}\n    {group.explanation}" for group in groups)
+        lines.extend(f"  {group['summary']}\n    {group['explanation']}" for group in data["findings"])
     return "\n".join(lines)
 
 

@@ -6,8 +6,9 @@ library cannot be interrupted from Python, so the read runs in a forked copy of 
 process: a fork costs about a millisecond. The parent waits with a deadline and turns a hang
 or a crash into a one-line :class:`ModelFileError`.
 
-The child can also go on to turn the model into the final output (``then``): the headless
-CLI does so, and its parent process then never imports numpy or h5py at all.
+The child can also send the model as plain data (``summary``): the CLI's ``--list`` prints
+that, so its parent process never imports numpy or h5py at all. Nothing but the core's own
+read and summary runs in the child.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import select
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from bntui.core.model import ModelInfo
 
 #: Seconds the read itself may take. Reading only BN datasets of even a large model takes well
-#: under one. Work done by ``then`` after the read has no deadline.
+#: under one. Making the summary after the read has no deadline.
 READ_TIMEOUT = 20.0
 
 #: Written by the child as soon as the file is read, which stops the deadline.
@@ -40,18 +40,21 @@ class PendingRead:
 
     Starting early lets the read run while the caller does other slow things (the TUI
     imports Textual meanwhile): the child has its own process, so it truly runs in parallel.
-    With ``then``, :meth:`result` returns ``then(model)``, computed in the child.
+    With ``summary``, :meth:`result` returns :func:`bntui.core.report.model_dict` of the model,
+    made in the child: plain lists and dicts, so a caller that only prints them (``--list``)
+    never imports numpy or h5py itself.
     """
 
     def __init__(
         self,
         path: str | os.PathLike[str],
         timeout: float = READ_TIMEOUT,
-        then: Callable[[ModelInfo], Any] | None = None,
+        *,
+        summary: bool = False,
     ) -> None:
         self.path = path
         self.timeout = timeout
-        self.then = then
+        self.summary = summary
         self._deadline = time.monotonic() + timeout
         self._pid: int | None = None
         self._fd: int | None = None
@@ -63,6 +66,12 @@ class PendingRead:
 
         return open_model(self.path)
 
+    @staticmethod
+    def _summarised(model: ModelInfo) -> dict[str, Any]:
+        from bntui.core.report import model_dict
+
+        return model_dict(model)
+
     def _fork(self) -> None:
         read_end, write_end = os.pipe()
         pid = os.fork()
@@ -73,7 +82,7 @@ class PendingRead:
                     value = self._run()
                     pipe.write(_READ_DONE)
                     pipe.flush()
-                    payload = pickle.dumps(("ok", self.then(value) if self.then else value))
+                    payload = pickle.dumps(("ok", self._summarised(value) if self.summary else value))
                 except BntuiError as err:
                     payload = pickle.dumps(("error", err))
                 except BaseException:  # noqa: BLE001 - reported by the parent as a bug, not hidden
@@ -86,10 +95,10 @@ class PendingRead:
         self._pid, self._fd = pid, read_end
 
     def result(self) -> Any:
-        """The model (or ``then(model)``); a ModelFileError for a bad file, a hang or a crash."""
+        """The model (or its summary); a ModelFileError for a bad file, a hang or a crash."""
         if self._pid is None or self._fd is None:
             value = self._run()
-            return self.then(value) if self.then else value
+            return self._summarised(value) if self.summary else value
         pid, fd = self._pid, self._fd
         self._pid = self._fd = None
         try:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from bntui.core.analysis.explain_modes import audit_modes
-from bntui.core.diagnostics import channel_codes, diagnose
+from bntui.core.diagnostics import channel_codes, diagnose, group_diagnostics
 from bntui.core.model import BNLayer, ModelInfo
 from bntui.core.numbers import fmt, to_json_value
 from bntui.core.numerics import folded_float32
@@ -70,6 +70,12 @@ def model_dict(model: ModelInfo) -> dict[str, Any]:
         "model": model.model_name,
         "notes": list(model.notes),
         "layers": [layer_dict(layer) for layer in model.layers],
+        "findings": [
+            {"code": group.code, "message": group.message, "explanation": group.explanation,
+             "summary": group.summary(), "layers": [{"path": path, "channels": list(channels)}
+                                                    for path, channels in group.members]}
+            for group in group_diagnostics(model.layers)
+        ],
     }
 
 
