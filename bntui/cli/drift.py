@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,12 +73,29 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int | None
     def count(done: int, total: int) -> None:
         counted.update(done=done, total=total)
 
+    import signal
+    import threading
+
+    from bntui.tf_bridge.drift import DriftCancelled
+
+    # Ctrl-C asks the pass to stop between batches: a KeyboardInterrupt raised inside a
+    # TensorFlow op can come out as another error. A second Ctrl-C interrupts at once.
+    interrupted = threading.Event()
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        interrupted.set()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        result = _measure(info, args.drift, batch_size, scale, args.unsafe, count)
-    except KeyboardInterrupt:
+        result = _measure(info, args.drift, batch_size, scale, args.unsafe, count, interrupted.is_set)
+    except (KeyboardInterrupt, DriftCancelled):
         print(f"bntui: drift interrupted after {counted['done']} of {counted['total'] or '?'} samples; "
               "nothing was written", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
     from bntui.core.output import Kind, render
 
     kind: Kind = "json" if args.json else "csv" if args.csv else "text"
@@ -109,12 +127,12 @@ def _export_path(text: str, parser: argparse.ArgumentParser) -> Path:
 
 
 def _measure(info: Any, data: str, batch_size: int, scale: float, unsafe: bool,
-             count: Any) -> DriftResult:
+             count: Any, stop: Callable[[], bool]) -> DriftResult:
     """Run the pass, with a progress bar on stderr when it is a terminal."""
     from bntui.tf_bridge.drift import measure_drift
 
     if not sys.stderr.isatty():
-        return measure_drift(info, data, batch_size=batch_size, scale=scale, unsafe=unsafe, progress=count)
+        return measure_drift(info, data, batch_size=batch_size, scale=scale, unsafe=unsafe, progress=count, stop=stop)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -126,7 +144,7 @@ def _measure(info: Any, data: str, batch_size: int, scale: float, unsafe: bool,
             count(done, total)
             bar.update(task, description="samples", completed=done, total=total)
 
-        return measure_drift(info, data, batch_size=batch_size, scale=scale, unsafe=unsafe, progress=advance)
+        return measure_drift(info, data, batch_size=batch_size, scale=scale, unsafe=unsafe, progress=advance, stop=stop)
 
 
 def _write_export(result: DriftResult, requested: Path) -> Path:
