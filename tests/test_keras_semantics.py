@@ -453,3 +453,16 @@ def test_sweep_frozen_mixed_precision_model(frozen_mixed) -> None:  # type: igno
         assert np.all(steps <= np.spacing(np.abs(layer_output[differ])).astype(np.float64) * 1.0001), name
         verdict = tf_bridge.verify(computation)
         assert verdict.agrees, (name, verdict.summary())
+
+
+def test_list_json_says_what_each_call_does_with_a_frozen_layer(frozen_files) -> None:  # type: ignore[no-untyped-def]
+    """--list --json carries the mode audit per layer: a frozen layer uses its moving statistics
+    in fit and with training=True too, and never updates them (what the Keras test above saw)."""
+    from bntui.core.report import model_dict
+
+    paths, _, _ = frozen_files
+    layer = model_dict(open_model(paths["keras"]))["layers"][0]
+    assert layer["trainable"] is False and layer["call_training"] is None
+    for call in ("predict", "fit", "call_training_true", "call"):
+        assert layer["behaviour"][call] == {"statistics": "moving", "updates_moving_statistics": False,
+                                            "variance_update": None}

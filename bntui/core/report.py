@@ -53,12 +53,23 @@ def layer_dict(layer: BNLayer) -> dict[str, Any]:
         "sources": dict(layer.sources),
         "notes": list(layer.notes),
         "call_training": layer.call_training,
-        "modes": audit_modes(layer, layer.call_training).to_dict(),
+        **_behaviour(layer),
         "warnings": [
             {"code": d.code, "message": d.message, "explanation": d.explanation, "channels": list(d.channels)}
             for d in diagnose(layer)
         ],
     }
+
+
+def _behaviour(layer: BNLayer) -> dict[str, Any]:
+    """The mode audit's ``behaviour`` (today's Keras), ``behaviour_when_written`` where the Keras
+    that wrote the file differed, and its notes as ``behaviour_notes``."""
+    audit = audit_modes(layer, layer.call_training).to_dict()
+    out = {"behaviour": audit["behaviour"], "behaviour_notes": audit.get("notes", [])}
+    if audit.get("behaviour_when_written") is not None:
+        out["behaviour_when_written"] = audit["behaviour_when_written"]
+        out["written_by"] = audit.get("written_by")
+    return out
 
 
 def model_dict(model: ModelInfo) -> dict[str, Any]:
