@@ -108,3 +108,9 @@ def test_bad_files_exit_1(tmp_path: Path, make, fragment: str) -> None:  # type:
 def test_usage_errors_exit_2() -> None:
     assert_one_line_error(run(str(SEED), "--input", "1"), 2, "need --layer")
     assert_one_line_error(run(str(SEED), "--mode", "sideways"), 2, "invalid choice")
+
+
+def test_typed_numbers_that_reading_changed_are_said() -> None:
+    """1e400 is beyond float64: the text output says it was read as inf, not silently."""
+    out = run(str(SEED), "--layer", "bn", "--input", "1e400, 5").stdout
+    assert "note: 1e400 is beyond float64 and was read as inf" in out

@@ -230,6 +230,10 @@ def _layer_output(model: ModelInfo, args: argparse.Namespace) -> str:
     if args.csv:
         return to_csv(step_rows(computation, channels, modes))
     text = _steps_text(computation, channels, modes)
+    if args.input is not None:
+        from bntui.core.input_parse import value_notes
+
+        text += "".join(f"\nnote: {note}" for note in value_notes(args.input))
     if captured is not None:
         text += f"\ninput captured at {layer.path} from model input {args.model_input}, shape {computation.x.shape}"
     if verification is not None:
