@@ -157,25 +157,20 @@ def run_failure(err: BaseException, model: Any) -> CaptureUnavailable:
         "give a whole shape where it has None, as in normal:0:1x15000x4")
 
 
-def capture(model_path: str | Path, layer_path: str, spec: str, *, unsafe: bool = False) -> Capture:
-    """Run the model on a generated or loaded input and record the BN layer's real input."""
-    generated = parse_generated(spec)  # a malformed spec is refused before Keras loads
-    model = load_for_capture(model_path, unsafe=unsafe)
-    target = _find(model, layer_path)
-    if generated is not None:
-        resolve_shape(model_input_shape(model), generated.shape)
-    x = make_model_input(model, spec)
-    seen: dict[str, np.ndarray] = {}
-    original = target.call
-    own = "call" in vars(target)
+def run_recording(model: Any, x: np.ndarray, layer: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Run ``model`` on ``x`` in inference mode and return (input, output) of every call of
+    ``layer`` on the way. The layer's ``call`` is wrapped for the run and restored after: its
+    own method if it had one, else the class's shows through again (the model may be reused)."""
+    calls: list[tuple[np.ndarray, np.ndarray]] = []
+    original = layer.call
+    own = "call" in vars(layer)
 
     def recording_call(inputs, *args, **kwargs):  # type: ignore[no-untyped-def]
-        seen["input"] = np.asarray(inputs)
         outputs = original(inputs, *args, **kwargs)
-        seen["output"] = np.asarray(outputs)
+        calls.append((np.asarray(inputs), np.asarray(outputs)))
         return outputs
 
-    target.call = recording_call
+    layer.call = recording_call
     try:
         with quiet():
             model(x.astype(model_input_dtype(model)), training=False)
@@ -185,12 +180,25 @@ def capture(model_path: str | Path, layer_path: str, spec: str, *, unsafe: bool 
         raise run_failure(err, model) from None
     finally:
         if own:
-            target.call = original
+            layer.call = original
         else:
-            del target.call  # the class's own method shows through again
-    if "input" not in seen:
+            del layer.call
+    return calls
+
+
+def capture(model_path: str | Path, layer_path: str, spec: str, *, unsafe: bool = False) -> Capture:
+    """Run the model on a generated or loaded input and record the BN layer's real input."""
+    generated = parse_generated(spec)  # a malformed spec is refused before Keras loads
+    model = load_for_capture(model_path, unsafe=unsafe)
+    target = _find(model, layer_path)
+    if generated is not None:
+        resolve_shape(model_input_shape(model), generated.shape)
+    x = make_model_input(model, spec)
+    calls = run_recording(model, x, target)
+    if not calls:
         raise CaptureUnavailable(f"capture failed: layer {layer_path!r} was not reached by this input")
-    return Capture(model_input=x, layer_input=seen["input"].astype(np.float64), layer_output=seen["output"])
+    layer_input, layer_output = calls[0]
+    return Capture(model_input=x, layer_input=layer_input.astype(np.float64), layer_output=layer_output)
 
 
 def capture_dict(result: Capture, computation: Computation, spec: str) -> dict[str, object]:

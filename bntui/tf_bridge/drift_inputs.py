@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from bntui.tf_bridge.capturing import model_input_dtype, model_input_shape, run_failure
+from bntui.tf_bridge.capturing import model_input_shape, run_recording
 from bntui.tf_bridge.drift import bn_instances, open_source
-from bntui.tf_bridge.keras_loader import CaptureUnavailable, quiet
+from bntui.tf_bridge.keras_loader import CaptureUnavailable
 
 
 def live_layer(model: Any, layer_path: str, layer_name: str) -> Any:
@@ -41,27 +41,7 @@ def layer_input_from_data(model: Any, layer_path: str, layer_name: str, data: st
     batch = next(iter(source.batches(samples)))
     if scale != 1.0:
         batch = batch * np.float32(scale)
-    seen: list[np.ndarray] = []
-    original = layer.call
-    own = "call" in vars(layer)
-
-    def recording_call(inputs, *args, **kwargs):  # type: ignore[no-untyped-def]
-        seen.append(np.asarray(inputs))
-        return original(inputs, *args, **kwargs)
-
-    layer.call = recording_call
-    try:
-        with quiet():
-            model(batch.astype(model_input_dtype(model)), training=False)
-    except CaptureUnavailable:
-        raise
-    except Exception as err:  # noqa: BLE001 - whatever the model raises, the user needs one line
-        raise run_failure(err, model) from None
-    finally:
-        if own:
-            layer.call = original
-        else:
-            del layer.call  # the class's own method shows through again (the model is reused)
+    seen = [layer_input for layer_input, _ in run_recording(model, batch, layer)]
     if len(seen) <= call:
         raise CaptureUnavailable(f"capture failed: layer {layer_path!r} was called {len(seen)} time(s), not {call + 1}")
     return seen[call].astype(np.float64)
