@@ -443,6 +443,8 @@ def test_sweep_frozen_mixed_precision_model(frozen_mixed) -> None:  # type: igno
         assert layer_input.dtype == np.float16 and layer_output.dtype == np.float16
         assert np.isfinite(layer_output).all()
         computation = compute(layer, layer_input.astype(np.float64))
+        # frozen: training mode returns exactly what inference returns, casts included
+        np.testing.assert_array_equal(computation.training.output_as_keras, computation.inference.output_as_keras)
         # what the model returned with training=True is the frozen, float16 inference output
         ours = computation.training.output_as_keras.astype(np.float16)
         differ = ours != layer_output

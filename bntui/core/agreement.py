@@ -41,8 +41,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bntui.core.numerics import ulp_of
-from bntui.core.steps import BATCH, Computation, ModeResult, _broadcast
+from bntui.core.numerics import broadcast, ulp_of
+from bntui.core.steps import BATCH, Computation, ModeResult
 
 UNIT_ROUNDOFF = {"float32": 2.0**-24, "float64": 2.0**-53}
 #: The folded form's coefficient on S * (|x| + |mean|), in units of u; it allows rsqrt's CPU
@@ -116,7 +116,7 @@ def _per_element(computation: Computation, result: ModeResult, values: np.ndarra
         groups = result.ghost_groups.astype(int)
         channel = np.indices(x.shape)[axis]
         return values[groups, channel]
-    return np.broadcast_to(_broadcast(values, x.ndim, axis), x.shape)
+    return np.broadcast_to(broadcast(values, x.ndim, axis), x.shape)
 
 
 def _scale_and_offset_terms(computation: Computation, result: ModeResult) -> tuple[np.ndarray, np.ndarray]:

@@ -41,6 +41,23 @@ def folded_float32(layer: BNLayer) -> tuple[np.ndarray, np.ndarray]:
     return s.astype(np.float32), offset.astype(np.float32)
 
 
+def broadcast(vector: np.ndarray, ndim: int, axis: int) -> np.ndarray:
+    """A per-channel vector shaped to broadcast against an input of rank ``ndim`` along ``axis``."""
+    shape = [1] * ndim
+    shape[axis] = -1
+    return np.asarray(vector).reshape(shape)
+
+
+def folded_terms(x: np.ndarray, axis: int, s: np.ndarray, offset: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """The largest term summed into each output of the folded form: ``max(|x * s|, |offset|,
+    |beta|)`` per element, the magnitude :func:`term_scaled_ulp` counts ulps at."""
+    def per_channel(vector: np.ndarray) -> np.ndarray:
+        return broadcast(np.abs(np.asarray(vector, dtype=np.float64)), x.ndim, axis)
+
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.maximum(np.abs(x) * per_channel(s), np.maximum(per_channel(offset), per_channel(beta)))
+
+
 def ulp_of(magnitude: np.ndarray | float, dtype: type = np.float32) -> np.ndarray:
     """The spacing of ``dtype`` at ``|magnitude|`` (one ulp there), as float64."""
     with np.errstate(invalid="ignore", over="ignore"):

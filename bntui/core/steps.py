@@ -26,7 +26,7 @@ import numpy as np
 from bntui.core.input_parse import resolve_axis
 from bntui.core.model import BNLayer
 from bntui.core.numbers import fmt
-from bntui.core.numerics import folded_float32, scale_float64, term_scaled_ulp
+from bntui.core.numerics import broadcast, folded_float32, folded_terms, scale_float64, term_scaled_ulp
 from bntui.core.precision import round_to
 
 BATCH = "batch_statistics"
@@ -124,6 +124,10 @@ class Computation:
     def policy_dtype(self) -> str:
         """The dtype Keras rounds input and output to under this layer's policy."""
         return self.layer.compute_dtype
+
+    def folded_terms(self) -> np.ndarray:
+        """The largest term of the folded form per element, which ulps are counted at."""
+        return folded_terms(self.x, self.axis, self.scale_float32, self.offset_float32, self.layer.beta_or_zero)
 
     def channel_values(self, array: np.ndarray, channel: int) -> np.ndarray:
         """The elements of ``array`` (shaped like the input) that belong to ``channel``."""
@@ -240,19 +244,13 @@ class Computation:
         return size * virtual // self.x.shape[0] if virtual and self.x.ndim and self.x.shape[0] else size
 
 
-def _broadcast(vector: np.ndarray, ndim: int, axis: int) -> np.ndarray:
-    shape = [1] * ndim
-    shape[axis] = vector.shape[-1]
-    return np.asarray(vector).reshape(shape)
-
-
 def normalise(layer: BNLayer, x: np.ndarray, axis: int, mean: np.ndarray, variance: np.ndarray,
               r: np.ndarray | None = None, d: np.ndarray | None = None) -> np.ndarray:
     """The float64 formula over a whole tensor with the given per-channel statistics (and
     batch renormalisation's r and d where given)."""
     def shaped(vector: np.ndarray) -> np.ndarray:
         array = np.asarray(vector, dtype=np.float64)
-        return array if array.ndim == x.ndim else _broadcast(array, x.ndim, axis)
+        return array if array.ndim == x.ndim else broadcast(array, x.ndim, axis)
 
     x_hat = (x - shaped(mean)) / np.sqrt(shaped(variance) + layer.epsilon)
     if r is not None and d is not None:
@@ -263,7 +261,7 @@ def normalise(layer: BNLayer, x: np.ndarray, axis: int, mean: np.ndarray, varian
 def _moments(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     reduce_axes = tuple(index for index in range(x.ndim) if index != axis)
     mean = x.mean(axis=reduce_axes)
-    variance = np.square(x - _broadcast(mean, x.ndim, axis)).mean(axis=reduce_axes)
+    variance = np.square(x - broadcast(mean, x.ndim, axis)).mean(axis=reduce_axes)
     return mean, variance
 
 
@@ -351,26 +349,24 @@ def compute(layer: BNLayer, x: np.ndarray) -> Computation:
         s, offset = folded_float32(layer)
         x_keras = round_to(x, dtype).astype(np.float64) if dtype in ("float16", "bfloat16") else None
         x32 = (x_keras if x_keras is not None else x).astype(np.float32)
-        output32 = (x32 * _broadcast(s, x.ndim, axis) + _broadcast(offset, x.ndim, axis)).astype(np.float32)
+        output32 = (x32 * broadcast(s, x.ndim, axis) + broadcast(offset, x.ndim, axis)).astype(np.float32)
         if x_keras is not None:
             as_keras = round_to(output32, dtype)
         elif dtype == "float64":  # a float64 policy computes the folded form in float64
             s64 = scale_float64(layer)
             offset64 = layer.beta_or_zero.astype(np.float64) - moving_mean * s64
-            as_keras = x * _broadcast(s64, x.ndim, axis) + _broadcast(offset64, x.ndim, axis)
+            as_keras = x * broadcast(s64, x.ndim, axis) + broadcast(offset64, x.ndim, axis)
         else:
             as_keras = output32
         inference = ModeResult("inference", moving_mean, moving_variance, inference_output, MOVING,
                                "inference always normalises with the moving statistics stored in the file",
                                as_keras)
-        training = _training(layer, x_keras if x_keras is not None else x, axis, inference)
-        if x_keras is not None:
-            training = replace(training, output_as_keras=round_to(training.output.astype(np.float32), dtype))
-        terms = np.maximum.reduce([
-            np.abs(x * _broadcast(s.astype(np.float64), x.ndim, axis)),
-            np.abs(_broadcast(offset.astype(np.float64), x.ndim, axis)) * np.ones_like(x),
-            np.abs(_broadcast(layer.beta_or_zero.astype(np.float64), x.ndim, axis)) * np.ones_like(x),
-        ])
+        training = _training(layer, x, axis, inference)
+        if x_keras is not None and training.uses == BATCH:
+            # Keras takes the batch statistics of the cast input; the float64 column stays on x.
+            on_cast_input = _training(layer, x_keras, axis, inference).output
+            training = replace(training, output_as_keras=round_to(on_cast_input.astype(np.float32), dtype))
+        terms = folded_terms(x, axis, s, offset, layer.beta_or_zero)
         reference = normalise(layer, x_keras, axis, moving_mean, moving_variance) if x_keras is not None else inference_output
         ulp = term_scaled_ulp(output32, reference, terms, np.float32)
     return Computation(layer, x, axis, inference, training, output32, ulp, s, offset, x_keras)

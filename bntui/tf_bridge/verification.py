@@ -118,14 +118,6 @@ def _run(layer: BNLayer, x: np.ndarray, dtype: str, training: bool) -> np.ndarra
     return np.asarray(bn(x.astype(input_dtype), training=training)).astype(np.float64)
 
 
-def _terms(computation: Computation) -> np.ndarray:
-    s = computation.scale_float32.astype(np.float64)
-    offset = computation.offset_float32.astype(np.float64)
-    shape = [1] * computation.x.ndim
-    shape[computation.axis] = -1
-    return np.maximum(np.abs(computation.x * s.reshape(shape)), np.abs(offset.reshape(shape)))
-
-
 def verify(computation: Computation) -> Verification:
     """Run the real Keras layer on the same input in both modes (and under the layer's dtype
     policy) and judge each output against its derived tolerance."""
@@ -149,7 +141,7 @@ def verify(computation: Computation) -> Verification:
             tensorflow_output_float64=out64,
             float32=judge(computation, mode, out32, "float32"),
             float64=judge(computation, mode, out64, "float64"),
-            tensorflow_ulp=term_scaled_ulp(out32, computation.result(mode).output, _terms(computation)),
+            tensorflow_ulp=term_scaled_ulp(out32, computation.result(mode).output, computation.folded_terms()),
             policy_output=policy_out,
             policy=judge(keras_view, mode, policy_out, "policy") if keras_view is not None and policy_out is not None else None,
         )

@@ -28,12 +28,12 @@ from bntui.core.analysis.explain_catalogue import (
     Mistake,
     Recipe,
     Variant,
-    broadcast,
 )
 from bntui.core.errors import InputValueError
 from bntui.core.input_parse import resolve_axis, shape_for_layer
 from bntui.core.model import BNLayer, ModelInfo
 from bntui.core.numbers import fmt, fmt_list, to_json_value
+from bntui.core.numerics import broadcast
 from bntui.core.steps import compute
 from bntui.core.tolerance import Given
 

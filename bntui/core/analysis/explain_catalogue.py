@@ -22,7 +22,7 @@ import numpy as np
 
 from bntui.core.model import BNLayer, ModelInfo
 from bntui.core.numbers import fmt
-from bntui.core.numerics import folded_float32, ulp_of
+from bntui.core.numerics import broadcast, folded_float32, ulp_of
 from bntui.core.steps import BATCH, Computation
 
 
@@ -205,13 +205,6 @@ class Mistake:
     change: RecipeMistake | None = None
     direct: DirectMistake | None = None
     pairable: bool = True
-
-
-def broadcast(vector: np.ndarray, ndim: int, axis: int) -> np.ndarray:
-    """A per-channel vector shaped to broadcast against an input of rank ``ndim``."""
-    shape = [1] * ndim
-    shape[axis] = -1
-    return np.asarray(vector).reshape(shape)
 
 
 def affine(recipe: Recipe, x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
