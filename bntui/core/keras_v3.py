@@ -23,7 +23,7 @@ import numpy as np
 
 from bntui.core.errors import ModelFileError
 from bntui.core.hdf5_attrs import text_attr
-from bntui.core.keras_config import ConfigLayer, bn_settings, dtype_name, snake_case
+from bntui.core.keras_config import ConfigLayer, bn_settings, snake_case
 from bntui.core.layer_builder import RENORM_ROLES, build_layer, build_unconfigured
 from bntui.core.model import BNLayer
 
@@ -164,7 +164,6 @@ def _configured(group: h5py.Group, node: ConfigLayer, path: tuple[str, ...], ver
         settings=settings,
         sources=sources,
         datasets=dict(zip(roles, variables)),
-        dtype=dtype_name(node.config),
         inbound=node.inbound,
         keras_version=version,
         call_training=node.call_training,

@@ -54,7 +54,6 @@ def build_layer(
     settings: dict[str, Any],
     sources: dict[str, str],
     datasets: dict[str, Any],
-    dtype: str | None = None,
     inbound: str | None = None,
     notes: tuple[str, ...] = (),
     keras_version: str | None = None,
@@ -83,7 +82,6 @@ def build_layer(
             raise ModelFileError(
                 f"BN layer {path!r}: {role} has {array.shape[0]} values but moving_mean has {channels}"
             )
-    policy = settings.get("dtype_policy") or dtype
     return BNLayer(
         name=name,
         path=path,
@@ -101,7 +99,7 @@ def build_layer(
         inbound=inbound,
         notes=notes,
         trainable=bool(settings.get("trainable", True)),
-        dtype_policy=policy,
+        dtype_policy=settings.get("dtype_policy"),
         renorm=renorm,
         renorm_clipping=settings.get("renorm_clipping") if renorm else None,
         renorm_momentum=float(settings.get("renorm_momentum", 0.99)),

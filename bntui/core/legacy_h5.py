@@ -17,7 +17,7 @@ import h5py
 
 from bntui.core.errors import ModelFileError
 from bntui.core.hdf5_attrs import name_list_attr, text_attr
-from bntui.core.keras_config import ConfigLayer, bn_settings, build_tree, dtype_name, parse_config_json
+from bntui.core.keras_config import ConfigLayer, bn_settings, build_tree, parse_config_json
 from bntui.core.layer_builder import ALL_ROLES, build_layer, build_unconfigured
 from bntui.core.model import BNLayer
 
@@ -109,7 +109,6 @@ def _match_group(
                 settings=settings,
                 sources=sources,
                 datasets=found or {},
-                dtype=dtype_name(bn.config),
                 inbound=bn.inbound,
                 keras_version=version,
                 call_training=bn.call_training,

@@ -32,7 +32,7 @@ from bntui.core.io.object_graph import (
 )
 from bntui.core.io.protobuf_wire import LENGTH_DELIMITED, Message, WireError
 from bntui.core.io.tensor_bundle import TensorBundle
-from bntui.core.keras_config import BN_CLASS_NAMES, bn_settings, build_tree, dtype_name
+from bntui.core.keras_config import BN_CLASS_NAMES, bn_settings, build_tree
 from bntui.core.layer_builder import build_layer
 from bntui.core.model import BNLayer, ModelInfo
 
@@ -129,7 +129,7 @@ def _configured_layers(bundle: TensorBundle, graph: Sequence[GraphNode], nodes: 
         settings, sources = bn_settings(config)
         order, inbound = tree_order.get(path, (len(tree_order) + position, None))
         layer = build_layer(name=path.rsplit("/", 1)[-1], path=path, settings=settings, sources=sources,
-                            datasets=read_roles(bundle, keys), dtype=dtype_name(config), inbound=inbound,
+                            datasets=read_roles(bundle, keys), inbound=inbound,
                             keras_version=str(version) if version else None)
         built.append((order, layer))
     return [layer for _, layer in sorted(built, key=lambda pair: pair[0])]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bntui.core.errors import ModelFileError
-from bntui.core.keras_config import ConfigLayer, bn_settings, build_tree, dtype_name
+from bntui.core.keras_config import ConfigLayer, bn_settings, build_tree
 from bntui.core.layer_builder import ALL_ROLES, build_layer, build_unconfigured
 from bntui.core.model import BNLayer, ModelInfo
 
@@ -243,7 +243,7 @@ def _match(tree: ConfigLayer | None, groups: dict[str, list[dict[str, Weight]]],
         settings, sources = bn_settings(node.config)
         layers.append(build_layer(name=node.name, path="/".join(path), settings=settings, sources=sources,
                                   datasets={role: read(weight) for role, weight in found.items()},
-                                  dtype=dtype_name(node.config), inbound=node.inbound, keras_version=version))
+                                  inbound=node.inbound, keras_version=version))
     for prefix, sets in groups.items():
         for found in sets:
             layers.append(build_unconfigured(prefix, {role: read(weight) for role, weight in found.items()}))
