@@ -11,6 +11,7 @@ import pytest
 from conftest import SAMPLES, SEED
 from rich.console import Console
 from textual.widgets import Input, TabbedContent
+from tui_helpers import settle
 
 from bntui.tui.app import BntuiApp, make_app
 from bntui.tui.screens.error_screen import ErrorScreen
@@ -22,12 +23,6 @@ from bntui.tui.widgets.parameter_table import ParameterTable
 from bntui.tui.widgets.step_table import StepTable
 
 SIZE = (120, 40)
-
-
-async def settle(app: BntuiApp, pilot) -> None:  # type: ignore[no-untyped-def]
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def step_text(app: BntuiApp) -> str:

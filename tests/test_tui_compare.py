@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import SAMPLES, SEED
+from tui_helpers import settle
 
 from bntui.cli.main import build_parser, main
 from bntui.core.numbers import fmt
@@ -72,12 +73,6 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     weights = {side: {name: [np.array(w, np.float64) for w in model.get_layer(name).get_weights()]
                       for name in NAMES} for side, model in (("A", base), ("B", changed))}
     return {"A": folder / "base.keras", "B": folder / "changed.h5", "weights": weights}
-
-
-async def settle(app: BntuiApp, pilot: Any) -> None:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def compare_of(app: BntuiApp) -> CompareScreen:
@@ -233,7 +228,6 @@ def test_compare_view(snap_compare: Any) -> None:
 
     app = make_app(str(SAMPLES / "nested.h5"), verify=False, compare_path=str(SAMPLES / "keras2_nested.h5"))
     assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
-
 
 
 async def test_f1_opens_help_with_the_compare_keys() -> None:

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from conftest import SAMPLES
 from textual.widgets import Input, ProgressBar, Static, TabbedContent
+from tui_helpers import screen_of, settle
 
 from bntui.core.analysis.drift import CallStatistics, DriftResult, Moments, analyse
 from bntui.core.numbers import fmt
 from bntui.core.reader import open_model
-from bntui.tui.app import BntuiApp, make_app
+from bntui.tui.app import make_app
 from bntui.tui.panels.data import DataPanel, worst_channel
-from bntui.tui.screens.main_screen import MainScreen
 from bntui.tui.tensorflow_process import DRIFT_INPUT_SAMPLES
 from bntui.tui.widgets.data_spec_bar import parse_scale
 from bntui.tui.widgets.drift_plot import ChannelDriftPlot
@@ -62,17 +62,6 @@ def drift_case(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     activations = [np.asarray(a, dtype=np.float64)
                    for a in probe.predict(x * np.float32(SCALE), batch_size=32, verbose=0)]
     return {"model": path, "data": data, "activations": dict(zip(("bn_a", "bn_b"), activations))}
-
-
-async def settle(app: BntuiApp, pilot) -> None:  # type: ignore[no-untyped-def]
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def screen_of(app: BntuiApp) -> MainScreen:
-    assert isinstance(app.screen, MainScreen)
-    return app.screen
 
 
 def status(panel: DataPanel) -> str:

@@ -18,14 +18,14 @@ from conftest import SEED
 from legacy_writer import bn_config, bn_weights, write_legacy
 from textual import events
 from textual.widgets import Input, TabbedContent
+from tui_helpers import screen_of, settle
 
 from bntui.core.numbers import fmt
-from bntui.tui.app import BntuiApp, make_app
+from bntui.tui.app import make_app
 from bntui.tui.panels import StepsPanel
 from bntui.tui.screens.channel_dialog import ChannelDialog
 from bntui.tui.screens.error_screen import ErrorScreen
 from bntui.tui.screens.help_screen import HelpScreen
-from bntui.tui.screens.main_screen import MainScreen
 from bntui.tui.screens.npy_dialog import NpyDialog
 from bntui.tui.state import InputSource
 from bntui.tui.widgets.channel_card import ChannelCard
@@ -50,17 +50,6 @@ def resnet_like(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = {"class_name": "Sequential", "config": {"name": "resnet_like",
                                                      "layers": [bn_config(name) for name, _ in LAYERS]}}
     return write_legacy(tmp_path_factory.mktemp("tui") / "resnet_like.h5", groups, config=config, version="2.3.1")
-
-
-async def settle(app: BntuiApp, pilot) -> None:  # type: ignore[no-untyped-def]
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def screen_of(app: BntuiApp) -> MainScreen:
-    assert isinstance(app.screen, MainScreen)
-    return app.screen
 
 
 def leaf_labels(tree: LayerTree) -> dict[str, str]:

@@ -16,13 +16,11 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import SAMPLES
-from textual.geometry import Region
-from textual.widget import Widget
+from tui_helpers import screen_of, settle, shown_text
 
-from bntui.tui.app import BntuiApp, make_app
+from bntui.tui.app import make_app
 from bntui.tui.panels.fold import FoldPanel
 from bntui.tui.panels.port import PortPanel
-from bntui.tui.screens.main_screen import MainScreen
 from bntui.tui.widgets.channel_rows_table import ChannelRowsTable
 from bntui.tui.widgets.fold_summary import FoldSummary
 from bntui.tui.widgets.port_summary import PortSummary
@@ -58,22 +56,6 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"path": path, "kernel": kernel, "bias": bias, "x": x,
             "bn_output": np.asarray(bn_fold(x, training=False), dtype=np.float64),
             "bn_weights": [np.asarray(w) for w in bn_fold.get_weights()]}
-
-
-async def settle(app: BntuiApp, pilot: Any) -> None:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def screen_of(app: BntuiApp) -> MainScreen:
-    assert isinstance(app.screen, MainScreen)
-    return app.screen
-
-
-def shown_text(widget: Widget) -> str:
-    size = widget.size
-    return "\n".join(strip.text for strip in widget.render_lines(Region(0, 0, size.width, size.height)))
 
 
 def table_rows(table: ChannelRowsTable) -> list[list[str]]:

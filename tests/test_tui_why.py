@@ -18,13 +18,11 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import SEED, SEED_VALUES
-from textual.geometry import Region
-from textual.widget import Widget
+from tui_helpers import screen_of, settle, shown_text
 
 from bntui.core.numbers import fmt
 from bntui.tui.app import DEMO_INPUT, BntuiApp, make_app
 from bntui.tui.panels.why import WhyPanel
-from bntui.tui.screens.main_screen import MainScreen
 from bntui.tui.widgets.computation_comparison import ComputationComparison
 from bntui.tui.widgets.explanation_list import ExplanationList
 from bntui.tui.widgets.given_values_bar import GivenValuesBar
@@ -57,23 +55,6 @@ def keras_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         # A plain call of the model: bn_forced runs in training mode because of the call site.
         "forced_plain_call": np.asarray(model(x)[1], dtype=np.float64),
     }
-
-
-async def settle(app: BntuiApp, pilot: Any) -> None:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def screen_of(app: BntuiApp) -> MainScreen:
-    assert isinstance(app.screen, MainScreen)
-    return app.screen
-
-
-def shown_text(widget: Widget) -> str:
-    """What the widget draws, as plain lines."""
-    size = widget.size
-    return "\n".join(strip.text for strip in widget.render_lines(Region(0, 0, size.width, size.height)))
 
 
 def typed(values: np.ndarray) -> str:
