@@ -187,7 +187,8 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 def _layer_output(model: ModelInfo, args: argparse.Namespace) -> str:
     from bntui.core.input_parse import load_npy, parse_for_layer, shape_for_layer
-    from bntui.core.report import MODES, computation_dict, layer_dict, parameter_rows, step_rows, to_csv
+    from bntui.core.output import to_csv
+    from bntui.core.report import MODES, computation_dict, layer_dict, parameter_rows, step_rows
     from bntui.core.steps import compute
 
     layer = model.find(args.layer)

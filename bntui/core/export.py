@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from bntui.core.model import BNLayer, ModelInfo
-from bntui.core.report import computation_dict, layer_dict, parameter_rows, step_rows, to_csv, to_json
+from bntui.core.output import to_csv, to_json
+from bntui.core.report import computation_dict, layer_dict, parameter_rows, step_rows
 from bntui.core.steps import Computation
 
 

@@ -15,10 +15,9 @@ from bntui.core.diagnostics import channel_codes, diagnose, group_diagnostics
 from bntui.core.model import BNLayer, ModelInfo
 from bntui.core.numbers import fmt, to_json_value
 from bntui.core.numerics import folded_float32
-from bntui.core.output import to_csv, to_json
 from bntui.core.steps import Computation, Step
 
-__all__ = ["MODES", "computation_arrays", "computation_dict", "layer_dict", "model_dict", "parameter_rows", "step_rows", "tensor_json", "to_csv", "to_json"]
+__all__ = ["MODES", "computation_arrays", "computation_dict", "layer_dict", "model_dict", "parameter_rows", "step_rows", "tensor_json"]
 
 MODES = ("inference", "training")
 
