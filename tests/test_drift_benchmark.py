@@ -18,6 +18,7 @@ def test_drift_benchmark_quick_case_runs(tmp_path: Path) -> None:
                             capture_output=True, text=True, cwd=ROOT, check=False, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("quick conv net, 64 samples")
-    assert any(line.strip().startswith("drift / predict =") for line in lines)
-    assert any("peak RSS 512 vs 64 samples" in line for line in lines)
+    assert lines[0].startswith("quick conv net, 256 samples")
+    assert any(line.strip().startswith("drift / predict, whole run =") for line in lines)
+    assert any(line.strip().startswith("collecting / forward, per batch =") for line in lines)
+    assert any("peak RSS 2048 vs 256 samples" in line for line in lines)

@@ -52,12 +52,11 @@ def test_chan_merge_equals_numpy_over_all_samples() -> None:
 
 def test_moments_from_float32_group_summaries() -> None:
     """What the forward pass sends out of the graph: per-sample float32 means, mean squared
-    deviations from the batch's rounded mean, maxima and minima."""
+    deviations from each sample's own mean, maxima and minima."""
     rng = np.random.default_rng(6)
     x = rng.normal(100.0, 2.0, (16, 400, 3)).astype(np.float32)  # mean 50 deviations from 0
-    shift = x.mean(axis=(0, 1), dtype=np.float32)
-    groups = Moments.from_groups(x.mean(axis=1, dtype=np.float32), shift,
-                                 ((x - shift) ** 2).mean(axis=1, dtype=np.float32),
+    means = x.mean(axis=1, dtype=np.float32, keepdims=True)
+    groups = Moments.from_groups(means[:, 0], ((x - means) ** 2).mean(axis=1, dtype=np.float32),
                                  x.max(axis=1), x.min(axis=1), 400)
     exact = Moments.of(x, -1)
     assert groups.count == exact.count == 6400
@@ -67,8 +66,14 @@ def test_moments_from_float32_group_summaries() -> None:
     np.testing.assert_allclose(groups.variance, exact.variance, rtol=3e-5)
     np.testing.assert_array_equal(groups.minimum, exact.minimum)
     np.testing.assert_array_equal(groups.maximum, exact.maximum)
-    values = Moments.from_groups(x[:, 0], x[0, 0], x[:, 0], x[:, 0], x[:, 0], 1)  # groups of one: exact
+    # Groups of one value: the values themselves, spread 0, exact two-pass float64.
+    values = Moments.from_groups(x[:, 0], np.zeros_like(x[:, 0]), x[:, 0], x[:, 0], 1)
     np.testing.assert_allclose(values.variance, x[:, 0].astype(np.float64).var(axis=0), rtol=1e-13)
+    # A constant channel has no spread at all: exactly zero, as the dead-channel flag needs.
+    constant = np.full((8, 400, 2), 7.3, dtype=np.float32)
+    flat = Moments.from_groups(constant.mean(axis=1, dtype=np.float32), np.zeros((8, 2), np.float32),
+                               constant.max(axis=1), constant.min(axis=1), 400)
+    np.testing.assert_array_equal(flat.m2, 0.0)
 
 
 def test_measures_follow_their_definitions() -> None:

@@ -99,6 +99,10 @@ def _check_against_reference(entry: LayerDrift, x: np.ndarray, weights: list[np.
     np.testing.assert_allclose(entry.moments.mean, data_mean, rtol=0, atol=1e-5 * size.max())
     np.testing.assert_allclose(entry.moments.variance, data_var, rtol=1e-5, atol=1e-5 * size.max() ** 2)
     np.testing.assert_array_equal(entry.moments.count, data.shape[0])
+    # The range each channel saw (the output shift's ends); min and max are exact in any order,
+    # so only the activations' own few-ulp differences remain.
+    np.testing.assert_allclose(entry.moments.minimum, data.min(axis=0), rtol=0, atol=1e-5 * size.max())
+    np.testing.assert_allclose(entry.moments.maximum, data.max(axis=0), rtol=0, atol=1e-5 * size.max())
     # Stored statistics: the layer must be paired with exactly the weights Keras holds.
     np.testing.assert_array_equal(entry.layer.moving_mean.astype(np.float64), mean)
     np.testing.assert_array_equal(entry.layer.gamma.astype(np.float64), gamma)

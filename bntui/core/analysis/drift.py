@@ -61,23 +61,19 @@ class Moments:
                    minimum=flat.min(axis=0), maximum=flat.max(axis=0))
 
     @classmethod
-    def from_groups(cls, means: np.ndarray, shift: np.ndarray, spread: np.ndarray, maximum: np.ndarray,
-                    minimum: np.ndarray, length: int) -> Moments:
+    def from_groups(cls, means: np.ndarray, spread: np.ndarray, maximum: np.ndarray, minimum: np.ndarray,
+                    length: int) -> Moments:
         """The moments of a batch from per-group summaries, ``(groups, channels)`` each: every
-        group's mean, its mean squared deviation from ``shift`` (any per-channel constant: the
-        batch's rounded mean keeps the sum well conditioned), maximum and minimum; every group
-        holds ``length`` values per channel. Combined in float64:
-        ``M2 = sum((x - shift)**2) - n * (mean - shift)**2``. With ``length == 1`` the groups are
-        the values themselves, and M2 is their exact two-pass float64 sum (``spread`` unused)."""
+        group's mean, its mean squared deviation from that mean (its own two-pass variance, so
+        well conditioned whatever the mean's size), maximum and minimum; every group holds
+        ``length`` values per channel. Combined in float64 by the parallel formula
+        ``M2 = length * (sum(spread) + sum((means - mean)**2))``; with ``length == 1`` the groups
+        are the values themselves (spread 0) and M2 is their exact two-pass float64 sum."""
         means64 = np.asarray(means, dtype=np.float64)
         count = means64.shape[0] * length
         mean = means64.mean(axis=0)
-        if length == 1:
-            m2 = ((means64 - mean) ** 2).sum(axis=0)
-        else:
-            shift64 = np.asarray(shift, dtype=np.float64)
-            m2 = np.asarray(spread, dtype=np.float64).sum(axis=0) * length - count * (mean - shift64) ** 2
-        return cls(count=count, mean=mean, m2=np.maximum(m2, 0.0),
+        m2 = (np.asarray(spread, dtype=np.float64).sum(axis=0) + ((means64 - mean) ** 2).sum(axis=0)) * length
+        return cls(count=count, mean=mean, m2=m2,
                    minimum=np.asarray(minimum, dtype=np.float64).min(axis=0),
                    maximum=np.asarray(maximum, dtype=np.float64).max(axis=0))
 
