@@ -11,7 +11,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-
 from conftest import SAMPLES, SEED
 from legacy_writer import bn_config, bn_weights, write_legacy
 
@@ -160,4 +159,4 @@ def no_bn(folder: Path) -> Path:
     return write_legacy(folder / "plain.h5", [("dense", [])], config=config)
 
 
-__all__ = ["CORPUS", "no_bn", "weird_weights", "json"]
+__all__ = ["CORPUS", "json", "no_bn", "weird_weights"]

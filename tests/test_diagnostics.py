@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import SAMPLES
 
 from bntui.core import open_model
 from bntui.core.diagnostics import diagnose
 from bntui.core.model import BNLayer
-from conftest import SAMPLES
 
 
 def layer(gamma=(1.0, 1.0), beta=(0.0, 0.0), mean=(0.3, -0.2), var=(0.5, 2.0), epsilon=1e-3,
           epsilon_source="config") -> BNLayer:  # type: ignore[no-untyped-def]
-    arr = lambda v: np.array(v, dtype=np.float32)  # noqa: E731
+    arr = lambda v: np.array(v, dtype=np.float32)
     return BNLayer(name="bn", path="bn", axis=-1, epsilon=epsilon, momentum=0.99, center=True, scale=True,
                    gamma=arr(gamma), beta=arr(beta), moving_mean=arr(mean), moving_variance=arr(var),
                    sources={"epsilon": epsilon_source})

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from legacy_writer import bn_config, bn_weights, write_legacy
 
 from bntui.core import open_model
-from legacy_writer import bn_config, bn_weights, write_legacy
 
 
 def _values(weights: list[tuple[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -102,7 +102,6 @@ def test_keras_3_zip_without_vars_name_attributes(tmp_path: Path) -> None:
     import zipfile
 
     import h5py
-
     from conftest import SAMPLES
 
     source = SAMPLES / "nested.keras"

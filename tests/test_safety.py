@@ -14,17 +14,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from bad_files import CORPUS, no_bn, weird_weights
+from conftest import ROOT, SAMPLE_FILES, SAMPLES
+
 from bntui.core import ModelFileError, open_model
 from bntui.core.guarded_open import open_model_guarded
 from bntui.core.input_parse import MAX_TEXT, InputValueError, parse_values
-from conftest import ROOT, SAMPLE_FILES, SAMPLES
 
 
 def cli(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*prefix, sys.executable, "-m", "bntui", *args], capture_output=True, text=True,
-                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
 
 
 @pytest.mark.parametrize("name, make, message", CORPUS, ids=[c[0] for c in CORPUS])
@@ -50,7 +50,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
         assert capsh, "capsh (Debian's libcap2-bin) is needed to test permissions as root"
         prefix = (capsh, "--drop=cap_dac_override,cap_dac_read_search", "--")
         result = subprocess.run([*prefix, "-c", f"{sys.executable} -m bntui {path} --list"], capture_output=True,
-                                text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
     else:
         result = cli(str(path), "--list")
     assert result.returncode == 1

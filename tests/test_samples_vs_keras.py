@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SAMPLES
 
 from bntui.core import open_model
-from conftest import SAMPLES
 
 #: Weights-only files, with the full model whose architecture Keras needs to load them.
 WEIGHTS_ONLY = {"nested.weights.h5": "nested.keras", "keras2_nested_weights.h5": "keras2_nested.h5"}

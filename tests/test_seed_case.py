@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, SEED, SEED_VALUES
 
 G, B, M, V = (SEED_VALUES[k] for k in ("gamma", "beta", "moving_mean", "moving_variance"))

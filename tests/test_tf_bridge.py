@@ -11,15 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, SAMPLE_FILES, SAMPLES, SEED
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_steps import make_layer
 
 from bntui import tf_bridge
 from bntui.core import open_model
 from bntui.core.input_parse import parse_for_layer, shape_for_layer
 from bntui.core.steps import compute
-from conftest import ROOT, SAMPLE_FILES, SAMPLES, SEED
-from test_steps import make_layer
 
 
 def test_seed_tensorflow_output_is_exactly_the_float32_story() -> None:
@@ -98,7 +98,7 @@ def test_capture_unavailable_names_the_reason() -> None:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bntui", *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
 
 
 def test_cli_verify_json() -> None:
@@ -137,7 +137,7 @@ def lambda_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path],
     marker = folder / "MARKER"
     code = f"lambda t: (open({str(marker)!r}, 'w').write('ran'), t)[1]"
     inputs = keras.Input((3,), name="x")
-    hidden = keras.layers.Lambda(eval(code), name="writes_marker")(inputs)  # noqa: S307 - test fixture's own code
+    hidden = keras.layers.Lambda(eval(code), name="writes_marker")(inputs)
     outputs = keras.layers.BatchNormalization(name="bn")(hidden)
     model = keras.Model(inputs, outputs)
     paths = [folder / "lambda.keras", folder / "lambda.h5"]
@@ -198,7 +198,7 @@ def _tui_in_fresh_process(inside: str, after: str = "") -> str:
     """Run the seed model's TUI headless in a new Python process (so ``sys.modules`` and
     child processes are its own): ``inside`` runs once the model is shown, ``after`` once
     the app has exited. Returns what the script printed."""
-    indent = lambda code, spaces: "".join(" " * spaces + line + "\n" for line in code.strip().splitlines())  # noqa: E731
+    indent = lambda code, spaces: "".join(" " * spaces + line + "\n" for line in code.strip().splitlines())
     code = (
         "import asyncio, multiprocessing, sys\nfrom bntui.tui.app import make_app\n"
         "async def main():\n"

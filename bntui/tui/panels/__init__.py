@@ -14,4 +14,4 @@ from bntui.tui.panels.why import WhyPanel
 #: Registering a panel is adding it here.
 PANELS: tuple[type[Panel], ...] = (StepsPanel, ParametersPanel, DiagnosticsPanel, WhyPanel, PortPanel, FoldPanel, DataPanel)
 
-__all__ = ["PANELS", "DiagnosticsPanel", "Panel", "PanelCommand", "PanelContext", "ParametersPanel", "StepsPanel"]
+__all__ = ["PANELS", "DataPanel", "DiagnosticsPanel", "Panel", "PanelCommand", "PanelContext", "ParametersPanel", "StepsPanel"]

@@ -35,11 +35,9 @@ from bntui.core.export import free_path
 from bntui.core.model import ModelInfo
 from bntui.core.output import render
 from bntui.tui.panels.panel import Panel, PanelCommand, PanelContext
-from bntui.tui.panels.steps import StepsPanel
 from bntui.tui.state import InputSource, Selection
 from bntui.tui.tensorflow_process import DRIFT_INPUT_SAMPLES
 from bntui.tui.widgets.data_spec_bar import DataSpecBar
-from bntui.tui.widgets.diagnostics_list import DiagnosticsList
 from bntui.tui.widgets.drift_table import DriftTable
 
 if TYPE_CHECKING:
@@ -90,6 +88,16 @@ class DataPanel(Panel):
         def __init__(self, run: DataRun, result: DriftResult | None, reason: str = "") -> None:
             super().__init__()
             self.run, self.result, self.reason = run, result, reason
+
+    class StepsRequested(Message):
+        """Show the steps of ``channel`` of the layer at ``path`` with ``source``, the input
+        that really reached that layer."""
+
+        def __init__(self, path: str, channel: int, source: InputSource) -> None:
+            super().__init__()
+            self.path = path
+            self.channel = channel
+            self.source = source
 
     class InputTaken(Message):
         """Worker: the input that reached ``entry``'s layer (None: why not, in ``reason``)."""
@@ -284,10 +292,7 @@ class DataPanel(Panel):
             self._status(f"{message.entry.label}: {message.reason}")
             return
         self._status(f"Steps of {message.entry.label} show {message.source.describe()}")
-        # The screen goes to the layer at its worst channel, then takes the input captured
-        # there (the two messages it already handles for findings and captures).
-        self.post_message(DiagnosticsList.DiagnosticChosen(message.entry.path, worst_channel(message.entry)))
-        self.post_message(StepsPanel.InputCaptured(message.source))
+        self.post_message(self.StepsRequested(message.entry.path, worst_channel(message.entry), message.source))
 
     # -- commands and export -----------------------------------------------------------------
 

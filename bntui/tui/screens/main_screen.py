@@ -28,7 +28,7 @@ from bntui.core.guarded_open import PendingRead
 from bntui.core.input_parse import load_npy
 from bntui.core.model import BNLayer
 from bntui.core.steps import Computation
-from bntui.tui.panels import PANELS, Panel, PanelCommand, PanelContext, StepsPanel
+from bntui.tui.panels import PANELS, DataPanel, Panel, PanelCommand, PanelContext, StepsPanel
 from bntui.tui.screens.channel_dialog import ChannelDialog
 from bntui.tui.screens.error_screen import ErrorScreen
 from bntui.tui.screens.main_commands import LayerCommands, ScreenCommands
@@ -235,6 +235,12 @@ class MainScreen(Screen[None]):
     def _channel_chosen(self, event: ParameterTable.ChannelChosen) -> None:
         self.selection = self.selection.with_channel(event.channel)
         self.action_show_tab(StepsPanel.TAB_ID)
+
+    @on(DataPanel.StepsRequested)
+    def _steps_requested(self, event: DataPanel.StepsRequested) -> None:
+        """The Data tab's layer at its worst channel, with the input that reached it there."""
+        self.jump_to(event.path, event.channel)
+        self.use_input(event.source)
 
     @on(DiagnosticsList.DiagnosticChosen)
     def _diagnostic_chosen(self, event: DiagnosticsList.DiagnosticChosen) -> None:
