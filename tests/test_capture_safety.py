@@ -38,9 +38,12 @@ def test_shapes_are_checked_against_the_models_fixed_dimensions() -> None:
     assert resolve_shape((None, None, 4), None) == (1, 1, 4)
     assert resolve_shape((None, None, 4), None, default_batch=32) == (32, 1, 4)
     assert resolve_shape((None, None, 4), (1, 15000, 4)) == (1, 15000, 4)
-    for wrong in ((1, 15000, 3), (1, 4)):
+    for wrong in ((1, 15000, 3), (1, 4), (7,)):  # one number cannot be a count where a length is None too
         with pytest.raises(InputValueError, match=r"the model's input shape \(None, None, 4\)"):
             resolve_shape((None, None, 4), wrong)
+    # Where the batch is the only None, one number is the sample count.
+    assert resolve_shape((None, 12, 12, 3), (512,)) == (512, 12, 12, 3)
+    assert resolve_shape((None, 3), (5,)) == (5, 3)
 
 
 def test_one_line_strips_escape_codes_and_keeps_the_first_line() -> None:

@@ -324,6 +324,9 @@ def test_generated_data_with_a_shape_and_an_image_folder(flag_models: dict[str, 
 
     generated = _drift(flag_models["fresh"], "normal:3:500x3")
     assert generated.samples == 500 and generated.batches == 8
+    counted = _drift(flag_models["fresh"], "normal:3:500")  # only the sample count: the same data
+    assert counted.samples == 500
+    np.testing.assert_array_equal(counted.layers[0].moments.mean, generated.layers[0].moments.mean)
     # standard normal data: means within 5 standard errors (5 / sqrt(500) ~ 0.22) of 0.
     assert np.abs(generated.layers[0].moments.mean).max() < 0.23
     # Images: Keras-free reference by TensorFlow's own decode and resize, then numpy.

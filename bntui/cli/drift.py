@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--drift", metavar="DATA",
                        help="run DATA through the model once and compare every BN layer's real input with its "
                             "moving statistics: x.npy, a folder of images, zeros, ones, normal:SEED or "
-                            "uniform:SEED, optionally with a shape (normal:0:256x224x224x3)")
+                            "uniform:SEED, optionally with a shape (normal:0:256x224x224x3) or a sample count (normal:0:256)")
     group.add_argument("--batch-size", type=int, metavar="B", help="samples per forward pass (default 32)")
     group.add_argument("--scale", metavar="FACTOR", help="multiply every input value, e.g. 1/255 (a number, never code)")
     group.add_argument("--drift-export", metavar="STATS.npz",

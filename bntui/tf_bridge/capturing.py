@@ -110,10 +110,15 @@ def shape_text(shape: tuple[int | None, ...]) -> str:
 def resolve_shape(model_shape: tuple[int | None, ...], given: tuple[int, ...] | None,
                   default_batch: int = 1) -> tuple[int, ...]:
     """The full input shape: ``given`` checked against the model's fixed dimensions, or the
-    model's shape with the batch as ``default_batch`` and every other None as 1."""
+    model's shape with the batch as ``default_batch`` and every other None as 1. A single
+    number given for a model whose only None is the batch is the sample count
+    (``normal:0:512`` is 512 samples): no whole shape of one dimension could fit it."""
     if given is None:
         return tuple((default_batch if index == 0 else 1) if dim is None else dim
                      for index, dim in enumerate(model_shape))
+    fixed = model_shape[1:]
+    if len(given) == 1 and fixed and all(dim is not None for dim in fixed):
+        return (given[0], *(int(dim) for dim in fixed if dim is not None))
     wanted = "x".join(str(dim) for dim in given)
     if len(given) != len(model_shape) or any(dim is not None and dim != size for dim, size in zip(model_shape, given)):
         raise InputValueError(f"shape {wanted} does not fit the model's input shape {shape_text(model_shape)}")

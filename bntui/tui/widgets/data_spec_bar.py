@@ -15,7 +15,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Input, Label
 
-PLACEHOLDER = "normal:0:64x32x32x3, uniform:SEED:SHAPE, zeros, ones, x.npy, image folder"
+PLACEHOLDER = "normal:0:256 (samples), normal:0:64x32x32x3, uniform:SEED, zeros, ones, x.npy, image folder"
 
 
 def parse_scale(text: str) -> float | None:
