@@ -26,6 +26,7 @@ import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -237,3 +238,27 @@ def keras_metadata_node_ids(directory: Path) -> dict[str, int]:
         if data.get("class_name") == "BatchNormalization":
             ids[data["name"]] = record.node_id
     return ids
+
+
+def bundle_entries(prefix: Path) -> dict[str, Any]:
+    """Tensor key -> ``BundleEntryProto`` of a bundle (``PREFIX.index``), each decoded by
+    TensorFlow's own message class. TensorFlow has no Python reader of the LevelDB table around
+    them, so that layer is bntui's ``read_table``."""
+    from tensorflow.core.protobuf import tensor_bundle_pb2
+
+    from bntui.core.io.tensor_bundle import read_table
+
+    entries: dict[str, Any] = {}
+    for key, value in read_table(prefix.with_name(prefix.name + ".index").read_bytes()).items():
+        if key:
+            entry = tensor_bundle_pb2.BundleEntryProto()
+            entry.ParseFromString(bytes(value))
+            entries[key] = entry
+    return entries
+
+
+def flip_byte(path: Path, position: int) -> None:
+    """Invert every bit of one byte of a file, in place."""
+    data = bytearray(path.read_bytes())
+    data[position] ^= 0xFF
+    path.write_bytes(bytes(data))

@@ -1,16 +1,19 @@
 """TF checkpoints: TF2 object-based (tf_keras ``save_weights``) and TF1 name-based (a Saver
-with its ``.meta`` graph), read without TensorFlow and checked against ``tf.train.load_checkpoint``."""
+with its ``.meta`` graph), read without TensorFlow and checked against ``tf.train.load_checkpoint``;
+their checksums verified as TensorFlow verifies them."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from formats_fixtures import Built, build, checkpoint_tensors
+from formats_fixtures import Built, build, bundle_entries, checkpoint_tensors, flip_byte
 
 from bntui.core.guarded_open import open_model_guarded
+from bntui.core.io.tensor_bundle import DT_STRING, BundleError, TensorBundle, masked_crc32c
 from bntui.core.reader import open_model
 
 pytestmark = pytest.mark.tensorflow
@@ -130,3 +133,67 @@ def test_folder_with_several_checkpoints_opens_the_one_its_state_file_names(buil
     (tmp_path / "ckpt" / "old.index").write_bytes(b"not a bundle")
     assert 'model_checkpoint_path: "w"' in (tmp_path / "ckpt" / "checkpoint").read_text()
     assert len(open_model(tmp_path / "ckpt").layers) == 4
+
+
+def assert_every_tensor_reads_as_tensorflow_reads_it(prefix: Path) -> None:
+    """Every tensor of a bundle, numbers and strings, through bntui's checksummed reads: bit for
+    bit what ``tf.train.load_checkpoint`` returns (so verification refuses no real file)."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(prefix))
+    with TensorBundle(prefix) as bundle:
+        assert sorted(bundle) == sorted(reader.get_variable_to_dtype_map())
+        for key in bundle:
+            expected = reader.get_tensor(key)
+            if bundle.entry(key).dtype == DT_STRING:
+                # a scalar comes back as bytes; np.ravel would make it np.bytes_, which drops trailing NULs
+                assert bundle.strings(key) == ([expected] if isinstance(expected, bytes) else list(expected.ravel())), key
+            else:
+                assert _same_bits(bundle.tensor(key), expected), key
+
+
+@pytest.mark.parametrize("prefix", ["ckpt/w", "tf1/model.ckpt"])
+def test_every_checkpoint_tensor_reads_as_tensorflow_reads_it(built: Built, prefix: str) -> None:
+    assert_every_tensor_reads_as_tensorflow_reads_it(built.path(prefix))
+
+
+@pytest.mark.parametrize("payload", [b"", b"a", b"123456789", bytes(range(256)) * 40])
+def test_masked_crc32c_is_the_one_tensorflow_writes(tmp_path: Path, payload: bytes) -> None:
+    """An independent computation of TensorFlow's masked crc32c: a TFRecord, whose writer (C++)
+    follows the 8-byte length with its masked crc32c and the data with the data's."""
+    import tensorflow as tf
+
+    path = tmp_path / "one.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        writer.write(payload)
+    record = path.read_bytes()
+    assert len(record) == 8 + 4 + len(payload) + 4
+    assert masked_crc32c(record[:8]) == int.from_bytes(record[8:12], "little")
+    assert masked_crc32c(payload) == int.from_bytes(record[-4:], "little")
+
+
+def test_a_flipped_byte_in_a_bn_tensor_is_refused_naming_it(built: Built, tmp_path: Path) -> None:
+    """One byte of top_bn's gamma changed in a copy of the shard: bntui refuses it with one line
+    naming the shard and the tensor, as TensorFlow's own reader refuses that tensor (and only
+    that one); the original file is untouched and still reads."""
+    import tensorflow as tf
+
+    source = built.path("ckpt/w.data-00000-of-00001")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    shutil.copytree(built.path("ckpt"), tmp_path / "ckpt")
+    shard = tmp_path / "ckpt" / "w.data-00000-of-00001"
+    entries = bundle_entries(tmp_path / "ckpt" / "w")
+    key = "layer_with_weights-1/gamma/.ATTRIBUTES/VARIABLE_VALUE"
+    assert entries[key].size == 12  # top_bn's three float32 gammas
+    flip_byte(shard, entries[key].offset + 5)
+    with pytest.raises(BundleError) as caught:
+        open_model(tmp_path / "ckpt")
+    assert str(caught.value) == f"{shard}: the bytes of {key!r} do not match their checksum (the file is damaged)"
+    reader = tf.train.load_checkpoint(str(tmp_path / "ckpt" / "w"))
+    with pytest.raises(tf.errors.OpError, match="Checksum does not match"):
+        reader.get_tensor(key)
+    for other in entries:
+        if other != key:
+            reader.get_tensor(other)
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == digest
+    assert _same_bits(open_model(built.path("ckpt")).find("top_bn").gamma, built.expected["top_bn"]["gamma"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,11 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT
-from formats_fixtures import Built, build, checkpoint_tensors, keras_metadata_node_ids
+from formats_fixtures import Built, build, bundle_entries, checkpoint_tensors, flip_byte, keras_metadata_node_ids
+from test_formats_checkpoint import assert_every_tensor_reads_as_tensorflow_reads_it
 
 from bntui.core.errors import ModelFileError
 from bntui.core.guarded_open import open_model_guarded
 from bntui.core.io.savedmodel import CAPTURE_REFUSAL, FORMAT
+from bntui.core.io.tensor_bundle import BundleError
 from bntui.core.reader import open_model
 
 pytestmark = pytest.mark.tensorflow
@@ -153,3 +156,47 @@ def test_root_metadata_without_model_config_uses_its_config(built: Built, tmp_pa
     model = open_model(folder)
     assert [layer.path for layer in model.layers] == list(built.expected)
     assert model.find("top_bn").inbound == "encoder"
+
+
+@pytest.mark.parametrize("folder", ["sm", "sm_tf24", "k3export", "tf1_savedmodel"])
+def test_every_savedmodel_tensor_reads_as_tensorflow_reads_it(built: Built, folder: str) -> None:
+    """Every variable, and the object graph (a string tensor, whose checksum covers its lengths
+    as 4-byte integers), read and verified by bntui: bit for bit TensorFlow's read."""
+    assert_every_tensor_reads_as_tensorflow_reads_it(built.path(folder) / "variables" / "variables")
+
+
+@pytest.mark.parametrize("where", ["strings", "lengths"])
+def test_a_flipped_byte_in_the_object_graph_is_refused_as_tensorflow_refuses_it(built: Built, tmp_path: Path,
+                                                                                where: str) -> None:
+    """The object graph's checksum is computed differently from a number tensor's: a byte
+    changed in its serialized graph, or in its length prefix, is refused by bntui (naming the
+    tensor) and by TensorFlow alike, through the CLI as one line."""
+    import tensorflow as tf
+
+    folder = tmp_path / "sm"
+    shutil.copytree(built.path("sm"), folder)
+    shard = folder / "variables" / "variables.data-00000-of-00001"
+    entry = bundle_entries(folder / "variables" / "variables")["_CHECKPOINTABLE_OBJECT_GRAPH"]
+    flip_byte(shard, entry.offset + (entry.size // 2 if where == "strings" else 0))
+    message = f"{shard}: the bytes of '_CHECKPOINTABLE_OBJECT_GRAPH' do not match their checksum (the file is damaged)"
+    with pytest.raises(BundleError) as caught:
+        open_model(folder)
+    assert str(caught.value) == message
+    with pytest.raises(tf.errors.OpError, match="does not match"):
+        tf.train.load_checkpoint(str(folder / "variables" / "variables")).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH")
+    result = _cli(str(folder), "--list")
+    assert result.returncode == 1 and result.stderr == f"bntui: {message}\n"
+
+
+def test_a_flipped_byte_in_a_savedmodel_bn_tensor_is_refused(built: Built, tmp_path: Path) -> None:
+    """cf_bn's moving variance changed in a copy of the shard: refused, naming the tensor."""
+    folder = tmp_path / "sm"
+    shutil.copytree(built.path("sm"), folder)
+    shard = folder / "variables" / "variables.data-00000-of-00001"
+    key = "layer_with_weights-3/moving_variance/.ATTRIBUTES/VARIABLE_VALUE"
+    entry = bundle_entries(folder / "variables" / "variables")[key]
+    assert shard.read_bytes()[entry.offset : entry.offset + entry.size] == built.expected["cf_bn"]["moving_variance"].tobytes()
+    flip_byte(shard, entry.offset + entry.size - 1)
+    with pytest.raises(BundleError, match=f"the bytes of '{key}' do not match their checksum"):
+        open_model(folder)
+    assert len(open_model(built.path("sm")).layers) == 4

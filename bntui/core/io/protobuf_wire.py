@@ -101,6 +101,11 @@ class Message:
         value = self.varint(number, default)
         return value - (1 << 64) if value >= 1 << 63 else value
 
+    def fixed32(self, number: int, default: int = 0) -> int:
+        """A ``fixed32`` field (such as a crc32c): its 4 little-endian bytes as an unsigned int.
+        The wire type is not kept: a damaged message holding it as a varint gives that number."""
+        return self.varint(number, default)
+
     def float32(self, number: int, default: float = 0.0) -> float:
         """A ``float`` (fixed32) field."""
         values = self._all(number, int)
