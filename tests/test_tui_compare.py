@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import SAMPLES, SEED
+from legacy_writer import bn_config, bn_weights, write_legacy
 from tui_helpers import settle
 
 from bntui.cli.main import build_parser, main
@@ -92,7 +93,7 @@ async def open_entry(app: BntuiApp, pilot: Any, label: str) -> CompareScreen:
 
 
 def table_rows(table: ChannelDiffTable) -> list[list[str]]:
-    return [[str(cell) for cell in table.get_row_at(row)] for row in range(table.row_count)]
+    return [table.row_cells(position) for position in range(table.row_count)]
 
 
 @pytest.mark.tensorflow
@@ -211,6 +212,98 @@ async def test_unreadable_second_file_shows_the_error_screen_and_exits_1(tmp_pat
         assert "broken.h5" in app.screen.message
         await pilot.press("q")
     assert app.return_code == 1
+
+
+#: The large pair: one BN layer of WIDE channels in each file, gamma and beta changed in every
+#: channel by a different amount, one channel's gamma NaN in B, one channel changed most.
+WIDE = 4096
+NAN_CHANNEL = 1234
+MOST_CHANGED = 3001
+
+
+@pytest.fixture(scope="module")
+def wide_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Two Keras 2-era files (written with h5py) and each side's gamma and beta."""
+    folder = tmp_path_factory.mktemp("compare_wide")
+    config = {"class_name": "Sequential", "config": {"name": "wide", "layers": [bn_config("bn_wide")]}}
+    first = bn_weights("bn_wide", WIDE, seed=1)
+    second = [(name, value.copy()) for name, value in first]
+    rng = np.random.default_rng(2)
+    for index in (0, 1):  # gamma and beta: every channel moves, each by its own amount
+        second[index][1][:] += rng.permutation(WIDE).astype(np.float32) * np.float32(1e-4)
+    second[0][1][MOST_CHANGED] += np.float32(5.0)
+    second[0][1][NAN_CHANNEL] = np.nan
+    paths = {side: write_legacy(folder / f"{side}.h5", [("bn_wide", weights)], config=config, version="2.3.1")
+             for side, weights in (("A", first), ("B", second))}
+    values = {side: {name.split("/")[1].removesuffix(":0"): value.astype(np.float64) for name, value in weights}
+              for side, weights in (("A", first), ("B", second))}
+    return {**paths, "values": values}
+
+
+def by_difference(values: dict[str, dict[str, np.ndarray]], name: str) -> list[int]:
+    """Channels by |B - A| of ``name``, largest first, NaN left out; computed here, not by bntui."""
+    diff = np.abs(values["B"][name] - values["A"][name])
+    return sorted(np.flatnonzero(~np.isnan(diff)).tolist(), key=lambda channel: -diff[channel])
+
+
+def visible_lines(table: ChannelDiffTable) -> list[str]:
+    return [table.render_line(y).text for y in range(table.scrollable_content_region.height)]
+
+
+async def test_a_wide_pair_sorts_by_difference_with_nan_last_and_enter_chooses_the_row_under_the_cursor(
+        wide_pair: dict[str, Any]) -> None:
+    values = wide_pair["values"]
+    app = make_app(str(wide_pair["A"]), verify=False, compare_path=str(wide_pair["B"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = await open_entry(app, pilot, "bn_wide")
+        await pilot.press("c")
+        table = screen.query_one(ChannelDiffTable)
+        assert table.row_count == WIDE and table.order == list(range(WIDE))
+        await pilot.click(ChannelDiffTable, offset=(45, 0))  # the "|Δ|" header: ascending
+        assert table.sorted_by == (3, False)
+        assert table.order[-1] == NAN_CHANNEL and table.order[-2] == MOST_CHANGED
+        await pilot.press("4")  # again: largest first, NaN still last
+        largest = by_difference(values, "gamma")
+        assert table.sorted_by == (3, True)
+        assert table.order[:50] == largest[:50] and table.order[0] == MOST_CHANGED
+        assert table.order[-1] == NAN_CHANNEL
+        header, first_row = visible_lines(table)[:2]
+        assert "|Δ| ▼" in header and first_row.split()[0] == str(MOST_CHANGED)
+        await pilot.press("down", "down", "down")  # each move tells the screen
+        assert screen.channel == largest[3]
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert screen.channel == largest[3] and app.screen.query_one("#compare-tabs").active == "steps"
+        await pilot.press("c", "end")  # the last line: drawn although thousands of lines down
+        assert screen.channel == NAN_CHANNEL
+        shown = [line.split() for line in visible_lines(table)[1:] if line.strip()]
+        assert shown[-1][0] == str(NAN_CHANNEL) and shown[-1][2] == "nan" and shown[-1][3] == "nan"
+        assert shown[-2][0] == str(largest[-1])
+
+
+async def test_a_wide_pair_keeps_its_order_and_channel_for_the_next_parameter(wide_pair: dict[str, Any]) -> None:
+    values = wide_pair["values"]
+    app = make_app(str(wide_pair["A"]), verify=False, compare_path=str(wide_pair["B"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = await open_entry(app, pilot, "bn_wide")
+        table = screen.query_one(ChannelDiffTable)
+        await pilot.press("c", "end", "t")  # beta in channel order: the last channel's line stays in view
+        await pilot.pause()
+        assert screen.parameter == "beta" and screen.channel == WIDE - 1
+        assert [line.split()[0] for line in visible_lines(table) if line.strip()][-1] == str(WIDE - 1)
+        await pilot.press("t", "t", "t", "home", "4", "4", "down", "down")  # gamma, largest |Δ| first
+        chosen = by_difference(values, "gamma")[2]
+        assert screen.parameter == "gamma" and screen.channel == chosen
+        await pilot.press("t")  # beta, sorted the same way: its own largest differences first
+        await pilot.pause()
+        assert screen.parameter == "beta" and table.sorted_by == (3, True)
+        assert table.order[:50] == by_difference(values, "beta")[:50]
+        assert table.channel_at(table.cursor) == chosen  # the same channel, where beta puts it
+        row = next(line.split() for line in visible_lines(table)[1:] if line.split()[:1] == [str(chosen)])
+        a, b = values["A"]["beta"][chosen], values["B"]["beta"][chosen]
+        assert row[1:4] == [fmt(a), fmt(b), fmt(abs(b - a))]
 
 
 def test_cli_takes_a_second_file_and_refuses_it_with_other_options() -> None:

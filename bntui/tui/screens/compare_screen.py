@@ -237,9 +237,7 @@ class CompareScreen(Screen[None]):
         self._show_parameter()
 
     def watch_channel(self, channel: int) -> None:
-        table = self.query_one(ChannelDiffTable)
-        if channel < table.row_count and table.channel_at(table.cursor_row) != channel:
-            table.move_cursor(row=table.row_of(channel))
+        self.query_one(ChannelDiffTable).show_channel(channel)
         self._update_steps_view()
 
     def watch_mode(self) -> None:
@@ -254,8 +252,7 @@ class CompareScreen(Screen[None]):
         self.query_one(DiffSparklines).show(pair)
         table = self.query_one(ChannelDiffTable)
         table.show(pair, self.parameter)
-        if self.channel < table.row_count:
-            table.move_cursor(row=table.row_of(self.channel))  # another parameter of the same channel
+        table.show_channel(self.channel)  # another parameter of the same channel
         message = ""
         if entry is not None and pair is None:
             message = "No partner in the other file: nothing to compare per channel."
