@@ -187,6 +187,7 @@ async def test_esc_stops_a_run_and_the_next_one_works(drift_case: dict[str, obje
         await pilot.press("enter")
         await settle(app, pilot)
         assert panel.result is None and "no_such_data.npy: no such file" in status(panel)
+        assert status(panel).count("no_such_data.npy") == 1  # named once, not prefixed again
 
         # Nothing runs: Esc has nothing to cancel. A cancel that reaches the TensorFlow process
         # after its run ended (here: one for the stopped run, sent again) never stops the next.
@@ -215,6 +216,24 @@ async def test_a_bad_scale_is_refused_before_tensorflow() -> None:
         panel.query_one("#data-spec", Input).value = ""
         await pilot.press("enter")
         assert "type the data to run" in status(panel)
+
+
+async def test_escape_leaves_the_data_box_before_any_run_and_q_then_quits() -> None:
+    """Before a first result (or after a refused run) Esc must still take the keyboard out of the
+    box: otherwise q is typed into it and the app cannot be left with the keys the footer shows."""
+    app = make_app(str(SAMPLES / "nested.keras"), verify=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        screen = screen_of(app)
+        await pilot.press("r")
+        spec = screen.query_one(DataPanel).query_one("#data-spec", Input)
+        assert app.focused is spec
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.focused, Input)
+        await pilot.press("q")
+        await pilot.pause()
+        assert spec.value == "" and not app.is_running
 
 
 def test_scale_is_a_number_or_a_quotient_never_code() -> None:

@@ -89,6 +89,9 @@ class DataPanel(Panel):
             super().__init__()
             self.run, self.result, self.reason = run, result, reason
 
+    class Left(Message):
+        """Esc in the data box with no results to go to: the screen gives the keyboard to the layers."""
+
     class StepsRequested(Message):
         """Show the steps of ``channel`` of the layer at ``path`` with ``source``, the input
         that really reached that layer."""
@@ -210,12 +213,17 @@ class DataPanel(Panel):
         self.measure(model, self.run)
 
     def action_stop(self) -> None:
-        """Esc: stop the run; without one, leave the data box for the table."""
+        """Esc: stop the run; without one, leave the data box: for the table when there are
+        results, else for the layer list (Esc must always get the keyboard out of a text box,
+        or keys such as q would be typed into it)."""
         if self.running:
             if self.context.tensorflow.cancel_drift():
                 self._status("Stopping after the current batch…")
-        elif isinstance(self.screen.focused, Input) and self.result is not None:
-            self.query_one(DriftTable).focus()
+        elif isinstance(self.screen.focused, Input):
+            if self.result is not None:
+                self.query_one(DriftTable).focus()
+            else:
+                self.post_message(self.Left())
 
     # -- workers -----------------------------------------------------------------------------
 
@@ -266,7 +274,8 @@ class DataPanel(Panel):
             if isinstance(self.screen.focused, Input):
                 self.query_one(DriftTable).focus()
         elif message.reason:
-            self._status(f"{message.run.describe()}: {message.reason}")
+            reason = message.reason  # errors about the data already name it ("x.npy: no such file")
+            self._status(reason if reason.startswith(f"{message.run.spec}:") else f"{message.run.describe()}: {reason}")
         else:
             self._status(f"Stopped {message.run.describe()}: nothing measured. Enter runs it again.")
 

@@ -236,6 +236,10 @@ class MainScreen(Screen[None]):
         self.selection = self.selection.with_channel(event.channel)
         self.action_show_tab(StepsPanel.TAB_ID)
 
+    @on(DataPanel.Left)
+    def _data_left(self) -> None:
+        self.action_focus_layers()
+
     @on(DataPanel.StepsRequested)
     def _steps_requested(self, event: DataPanel.StepsRequested) -> None:
         """The Data tab's layer at its worst channel, with the input that reached it there."""
