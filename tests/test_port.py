@@ -81,6 +81,19 @@ def test_momentum_runs_the_same_update_in_both_directions() -> None:
     assert np.abs(wrong - keras_update).min() > 0.5
     assert port.to_dict()["onnx"]["momentum"] == layer.momentum  # ONNX goes Keras' way
     assert port.torch_momentum == 0.01
+    assert "forget almost at once" in port.notes()[0]
+
+
+def test_momentum_note_says_what_passing_keras_number_would_do() -> None:
+    """At 0.5 the two conventions meet: no warning that contradicts itself; below it, passing
+    Keras' number would make PyTorch's running statistics move too little, not forget."""
+    from dataclasses import replace
+
+    layer = make_layer(3, -1, np.random.default_rng(4))
+    half = LayerPort(replace(layer, momentum=0.5), input_rank=2).notes()[0]
+    assert "same number" in half and "forget" not in half
+    low = LayerPort(replace(layer, momentum=0.1), input_rank=2).notes()[0]
+    assert "hardly move" in low and "forget" not in low
 
 
 def test_epsilon_shift_is_the_output_difference_at_three_sigma() -> None:

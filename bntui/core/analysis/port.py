@@ -115,12 +115,20 @@ class LayerPort:
             how = f"channels move from axis {axis} to axis 1 (for inputs of more than 2 dimensions)"
         return {"keras_axis": self.layer.axis, "torch_axis": 1, "input_rank": rank, "moves": moves, "how": how}
 
+    def _momentum_risk(self) -> str:
+        """What passing Keras' number unchanged would do: nothing at 0.5, where the conventions meet."""
+        momentum = self.layer.momentum
+        if momentum == 0.5:
+            return "at 0.5 both conventions give the same number"
+        effect = "forget almost at once" if momentum > 0.5 else "hardly move"
+        return (f"passing {fmt(momentum)} would give the new batch a weight of {fmt(momentum)} instead of "
+                f"{fmt(self.torch_momentum)}: the running statistics would {effect}")
+
     def notes(self) -> list[str]:
         layer = self.layer
         notes = [
             (f"momentum: PyTorch's is the weight of the new batch, 1 - {fmt(layer.momentum)} = {fmt(self.torch_momentum)}; "
-            f"passing {fmt(layer.momentum)} would make the running statistics forget at once "
-            "(ONNX's momentum goes Keras' way)"),
+             f"{self._momentum_risk()} (ONNX's momentum goes Keras' way)"),
             ("running variance update: biased (divide by n) in Keras 3, unbiased (n - 1) in PyTorch and in "
             "tf.keras's fused kernel; fine-tuning after the port drifts by n/(n-1) (1.03 at n = 32); inference is unaffected"),
         ]
