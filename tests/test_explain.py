@@ -19,8 +19,9 @@ from conftest import ROOT, SEED
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bntui.core.analysis.explain import explain
+from bntui.core.analysis.explain import compare_values, explain
 from bntui.core.analysis.explain_catalogue import CODES
+from bntui.core.analysis.explain_moving import explain_moving_update
 from bntui.core.input_parse import parse_for_layer
 from bntui.core.model import BNLayer
 from bntui.core.reader import open_model
@@ -282,6 +283,106 @@ def test_timodenk_blog_batch_of_one_collapses_to_beta() -> None:
     first = result.explanations[0]
     assert first.code in ("batch_statistics", "batch_standardisation") and first.reproduces
     assert "collapses to beta" in next(e.explanation for e in result.explanations if e.code == "batch_statistics")
+
+
+# --- NaN and infinities in the values compared ----------------------------------------------------
+
+#: An input with a NaN: Keras' output is NaN there, whatever the weights.
+X_NAN = np.array([2.0, 3.0, np.nan])
+
+
+def _typed8(values: np.ndarray) -> str:
+    """As a person pastes them: 8 significant digits, ``nan`` as numpy prints it."""
+    return ", ".join(f"{v:.8g}" for v in values)
+
+
+def test_compare_values_keeps_nan_and_infinities_apart() -> None:
+    # Worked by hand: pairs 0 and 3 are numbers (|1 - 1.5| = 0.5, |2 - 2.25| = 0.25); NaN-NaN and
+    # inf-inf agree; NaN vs 3, 7 vs NaN, inf vs 4 and -inf vs inf are the four mismatches.
+    candidate = np.array([1.0, np.nan, np.inf, 2.0, np.nan, 7.0, np.inf, -np.inf])
+    given = np.array([1.5, np.nan, np.inf, 2.25, 3.0, np.nan, 4.0, np.inf])
+    found = compare_values(candidate, given)
+    assert found.max_abs_diff == 0.5
+    assert found.mismatches == 4 and not found.only_nan
+    assert found.note == ("1 NaN where you have a number, 1 infinity where you have a number, "
+                          "1 number where you have NaN, 1 other non-finite mismatch")
+    assert found.describe(3) == f"max |diff| 0.5; {found.note}"
+    assert found.short(4) == "0.5 +4 non-finite"
+    agreeing = compare_values(np.array([np.nan, np.inf, 1.0]), np.array([np.nan, np.inf, 1.0]))
+    assert (agreeing.max_abs_diff, agreeing.mismatches, agreeing.note) == (0.0, 0, "")
+    nothing_to_compare = compare_values(np.array([np.nan, np.nan]), np.array([1.0, 2.0]))
+    assert np.isnan(nothing_to_compare.max_abs_diff) and nothing_to_compare.mismatches == 2
+    assert nothing_to_compare.short(4) == "- +2 NaN"
+
+
+def test_nan_where_keras_gives_nan_reproduces_with_a_finite_difference(seed: BNLayer) -> None:
+    """The user's report: a NaN fed in comes out NaN, and they pasted that NaN."""
+    m, v, g, b, e = _params(seed)
+    with np.errstate(invalid="ignore"):
+        keras = bn(X_NAN, m, v, g, b, e)
+    text = _typed8(keras)
+    assert text.endswith("nan")
+    result = explain(seed, X_NAN.reshape(3, 1), typed(text))
+    first = result.explanations[0]
+    assert (first.code, first.reproduces) == ("correct", True), result.to_text()
+    pasted = np.array([float(t) for t in text.split(", ")[:2]])
+    assert first.max_abs_diff == pytest.approx(np.max(np.abs(keras[:2] - pasted)), abs=1e-12)
+    assert np.isfinite(first.max_abs_diff) and first.difference.mismatches == 0
+    assert "max |diff| inf" not in result.to_text()
+    listed = [entry for entry in result.explanations if entry.code != "correct"]
+    assert listed and all(np.isfinite(entry.max_abs_diff) for entry in listed)
+
+
+def test_nan_on_one_side_only_never_reproduces(seed: BNLayer) -> None:
+    m, v, g, b, e = _params(seed)
+    with np.errstate(invalid="ignore"):
+        keras = bn(X_NAN, m, v, g, b, e)
+    # The user has a number where Keras gives NaN.
+    pasted = np.array([keras[0], keras[1], 3.0])
+    result = explain(seed, X_NAN.reshape(3, 1), typed(_typed8(pasted)))
+    assert not result.explained, result.to_text()
+    correct = next(entry for entry in result.explanations if entry.code == "correct")
+    assert not correct.reproduces and correct.difference.mismatches == 1
+    assert correct.difference.note == "1 NaN where you have a number"
+    assert correct.max_abs_diff == pytest.approx(np.max(np.abs(keras[:2] - [float(f"{k:.8g}") for k in keras[:2]])),
+                                                 abs=1e-12)
+    # One mismatch beats three (the batch's statistics are NaN everywhere): correct is the closest.
+    assert result.explanations[1].code == "correct"
+    assert "1 NaN where you have a number" in result.explanations[0].explanation
+    # And the other way round: the user has NaN where Keras gives a number.
+    x = np.array([2.0, 3.0, 4.0])
+    y = bn(x, m, v, g, b, e)
+    result = explain(seed, x.reshape(3, 1), typed(f"{y[0]:.8g}, {y[1]:.8g}, nan"))
+    assert not result.explained, result.to_text()
+    correct = next(entry for entry in result.explanations if entry.code == "correct")
+    assert (correct.reproduces, correct.difference.note) == (False, "1 number where you have NaN")
+
+
+def test_moving_statistics_compare_nan_as_a_value(seed: BNLayer) -> None:
+    batch = np.array([[1.0], [np.nan]])  # a NaN in the batch makes every moving statistic NaN
+    result = explain_moving_update(seed, batch, None, typed("nan"))
+    first = result.explanations[0]
+    assert first.reproduces and (first.max_abs_diff, first.difference.mismatches) == (0.0, 0)
+    result = explain_moving_update(seed, batch, None, typed("0.5"))
+    assert not result.explained
+    assert all(entry.difference.note == "1 NaN where you have a number" for entry in result.explanations)
+
+
+def test_cli_reports_nan_mismatches_instead_of_an_infinite_difference() -> None:
+    layer = open_model(SEED).find("bn")
+    m, v, g, b, e = _params(layer)
+    y = bn(np.array([2.0, 3.0]), m, v, g, b, e)
+    agree = _bntui(str(SEED), "--layer", "bn", "--input", "2 3 nan", "--got", f"{y[0]:.8g}, {y[1]:.8g}, nan")
+    assert agree.returncode == 0, agree.stderr
+    assert "1. correct: what Keras computes (reproduces; max |diff| " in agree.stdout
+    assert "inf" not in agree.stdout.split("1. correct")[1].splitlines()[0]
+    out = _bntui(str(SEED), "--layer", "bn", "--input", "2 3 nan", "--got", f"{y[0]:.8g}, {y[1]:.8g}, 3", "--json")
+    assert out.returncode == 0, out.stderr
+    entries = json.loads(out.stdout)["explanations"]
+    assert entries[0]["code"] == "unexplained" and not entries[0]["reproduces"]
+    correct = next(entry for entry in entries if entry["code"] == "correct")
+    assert isinstance(correct["max_abs_diff"], float) and correct["max_abs_diff"] < 1e-6
+    assert (correct["non_finite_mismatches"], correct["non_finite_note"]) == (1, "1 NaN where you have a number")
 
 
 # --- the command line -------------------------------------------------------------------------------

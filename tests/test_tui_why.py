@@ -138,6 +138,37 @@ async def test_random_values_are_unexplained() -> None:
         assert panel.query_one(ComputationComparison).display is False  # nothing to set beside Keras
 
 
+async def test_a_nan_in_the_input_and_the_values_is_no_infinite_difference() -> None:
+    """A NaN fed in comes out NaN: pasted back it agrees; a number pasted there is a mismatch
+    the list counts (never an infinite max |diff|)."""
+    v = SEED_VALUES
+    x = np.array([2.0, 3.0])
+    y = v["gamma"] * (x - v["moving_mean"]) / np.sqrt(v["moving_variance"] + 0.001) + v["beta"]
+    app = make_app(str(SEED), verify=False, initial_input="2, 3, nan")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        panel = await explain_in_box(app, pilot, f"{y[0]:.8g}, {y[1]:.8g}, nan")
+        assert panel.found is not None
+        first = panel.found.result.explanations[0]
+        assert (first.code, first.reproduces) == ("correct", True)
+        rows = shown_text(panel.query_one(ExplanationList)).splitlines()[1:]
+        assert rows and not any(" inf " in row for row in rows)
+        pasted = np.array([float(f"{y[0]:.8g}"), float(f"{y[1]:.8g}")])
+        assert "correct" in rows[0] and "yes" in rows[0] and "NaN" not in rows[0]
+        assert f" {fmt(np.max(np.abs(y - pasted)), 4)} " in rows[0]
+
+        panel.explain_text(f"{y[0]:.8g}, {y[1]:.8g}, 3")
+        await settle(app, pilot)
+        result = panel.found.result
+        assert result.explanations[0].code == "unexplained" and result.explanations[1].code == "correct"
+        rows = shown_text(panel.query_one(ExplanationList)).splitlines()[1:]
+        assert "correct" in rows[1] and "+1 NaN" in rows[1] and " inf " not in rows[1]
+        await pilot.press("escape", "down")
+        await pilot.pause()
+        detail = shown_text(panel.query_one("#why-text"))
+        assert detail.startswith("correct: ") and "1 NaN where you have a number: NaN or infinite on one side" in detail
+
+
 @pytest.mark.tensorflow
 async def test_training_output_from_keras_is_batch_statistics(keras_model: dict[str, Any]) -> None:
     """Values Keras returned in training mode are named batch_statistics; each channel's detail

@@ -9,6 +9,11 @@ Ranking, simplest first, because with one or two values a solved parameter fits 
 anything: ``correct`` when it reproduces; then mistakes with no fitted parameter; then a
 fitted epsilon (only in [0, 1]); then pairs of two mistakes; closeness decides among equals.
 When nothing reproduces, an ``unexplained`` entry comes first and the closest follow.
+
+NaN and infinities (a NaN fed in, a zero variance) are compared as values, not as numbers:
+NaN where the user has NaN, or the same infinity, agrees (difference 0); a non-finite value
+on one side only is a mismatch, never reproduced, counted apart from ``max |diff|``
+(:func:`compare_values`), which is over the values where both sides are numbers.
 """
 
 from __future__ import annotations
@@ -51,6 +56,71 @@ SCREENING_SAMPLE = 4096
 SEPARATING_SAMPLES = (-3.0, 0.0, 1.0, 10.0)
 
 
+@dataclass(frozen=True)
+class ValueComparison:
+    """How a candidate's values differ from the values given, NaN and infinities apart."""
+
+    #: The largest |difference| where both are numbers (agreeing NaN or infinities count 0);
+    #: NaN when no value could be compared as a number.
+    max_abs_diff: float
+    #: How many values are NaN or infinite on one side only (or different infinities).
+    mismatches: int = 0
+    #: Those mismatches in words, e.g. "1 NaN where you have a number" ("" when none).
+    note: str = ""
+    #: Whether every mismatch involves a NaN (else some are infinities).
+    only_nan: bool = True
+
+    def describe(self, digits: int = 3) -> str:
+        """``max |diff| 0.0012`` and, after it, the mismatches, e.g. ``; 1 NaN where you have a number``."""
+        if np.isnan(self.max_abs_diff):
+            return f"no value to compare as a number; {self.note}" if self.note else "no value to compare"
+        text = f"max |diff| {fmt(self.max_abs_diff, digits)}"
+        return f"{text}; {self.note}" if self.note else text
+
+    def short(self, digits: int = 4) -> str:
+        """For a table cell: ``0.0012`` or ``0.0012 +1 NaN`` (``- +3 NaN`` when nothing compares)."""
+        number = "-" if np.isnan(self.max_abs_diff) else fmt(self.max_abs_diff, digits)
+        if not self.mismatches:
+            return number
+        return f"{number} +{self.mismatches} {'NaN' if self.only_nan else 'non-finite'}"
+
+
+def compare_values(candidate: np.ndarray, given: np.ndarray) -> ValueComparison:
+    """Compare a candidate's values with the given ones, element by element (same size).
+
+    NaN against NaN and an infinity against the same infinity agree (difference 0); two
+    numbers differ by ``|c - g|``; anything else (NaN or an infinity on one side only, or
+    infinities of opposite signs) is a mismatch: counted, described, and kept out of the
+    maximum, so one NaN does not make every difference infinite.
+    """
+    c = np.asarray(candidate, dtype=np.float64).ravel()
+    g = np.asarray(given, dtype=np.float64).ravel()
+    c_finite, g_finite = np.isfinite(c), np.isfinite(g)
+    both_nan = np.isnan(c) & np.isnan(g)
+    with np.errstate(invalid="ignore"):
+        agree = both_nan | (~c_finite & ~g_finite & (c == g))
+    numbers = c_finite & g_finite
+    with np.errstate(over="ignore"):
+        differences = np.abs(c[numbers] - g[numbers])
+    mismatched = ~(numbers | agree)
+    kinds = (
+        (np.isnan(c) & g_finite, "NaN where you have a number", "NaN where you have a number"),
+        (np.isinf(c) & g_finite, "infinity where you have a number", "infinities where you have a number"),
+        (c_finite & np.isnan(g), "number where you have NaN", "numbers where you have NaN"),
+        (c_finite & np.isinf(g), "number where you have an infinity", "numbers where you have an infinity"),
+        (~c_finite & ~g_finite & mismatched, "other non-finite mismatch", "other non-finite mismatches"),
+    )
+    parts = [f"{int(m.sum())} {one if m.sum() == 1 else many}" for m, one, many in kinds if m.any()]
+    if differences.size:
+        largest = float(differences.max())
+    elif agree.any() or not c.size:
+        largest = 0.0
+    else:
+        largest = float("nan")
+    only_nan = not (mismatched & (np.isinf(c) | np.isinf(g))).any()
+    return ValueComparison(largest, int(mismatched.sum()), ", ".join(parts), bool(only_nan))
+
+
 @dataclass(frozen=True, eq=False)
 class Explanation:
     """One candidate computation and how well it reproduces the values given."""
@@ -59,6 +129,7 @@ class Explanation:
     title: str
     explanation: str
     reproduces: bool
+    #: The largest |difference| where both sides are numbers (see :class:`ValueComparison`).
     max_abs_diff: float
     parameters: dict[str, Any]
     #: Channels where every value matches, when that is only some of them (else None).
@@ -66,16 +137,25 @@ class Explanation:
     #: The candidate's numbers for the values given (flat, as compared).
     values: np.ndarray
     tier: int
-    #: The largest ratio of a difference to its allowance (at most 1 means reproduced).
+    #: The largest ratio of a difference to its allowance over the values compared as numbers
+    #: (at most 1, with no non-finite mismatch, means reproduced).
     closeness: float
     #: What computes it, to try it on another input (None for ``unexplained``).
     variant: Variant | None = field(default=None, repr=False)
+    #: The comparison with the values given, NaN and infinities apart (see :func:`compare_values`).
+    comparison: ValueComparison | None = field(default=None, repr=False)
+
+    @property
+    def difference(self) -> ValueComparison:
+        """The difference from the values given, NaN and infinities apart."""
+        return self.comparison if self.comparison is not None else ValueComparison(self.max_abs_diff)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON entry of the ``explanations`` list."""
         return {
             "code": self.code, "title": self.title, "explanation": self.explanation,
             "reproduces": self.reproduces, "max_abs_diff": to_json_value(self.max_abs_diff),
+            "non_finite_mismatches": self.difference.mismatches, "non_finite_note": self.difference.note,
             "parameters": _json_parameters(self.parameters), "channels": self.channels,
             "values": to_json_value(self.values),
         }
@@ -110,13 +190,13 @@ class ExplainResult:
 
     def rows(self) -> list[list[Any]]:
         """One row per explanation, full precision."""
-        rows: list[list[Any]] = [["rank", "code", "title", "reproduces", "max_abs_diff", "parameters", "channels",
-                                  "explanation"]]
+        rows: list[list[Any]] = [["rank", "code", "title", "reproduces", "max_abs_diff", "non_finite_mismatches",
+                                  "parameters", "channels", "explanation"]]
         for rank, entry in enumerate(self.explanations, start=1):
             parameters = "; ".join(f"{k}={v}" for k, v in _json_parameters(entry.parameters).items())
             channels = " ".join(map(str, entry.channels)) if entry.channels is not None else ""
-            rows.append([rank, entry.code, entry.title, entry.reproduces, entry.max_abs_diff, parameters, channels,
-                         entry.explanation])
+            rows.append([rank, entry.code, entry.title, entry.reproduces, entry.max_abs_diff,
+                         entry.difference.mismatches, parameters, channels, entry.explanation])
         return rows
 
     def to_text(self) -> str:
@@ -141,7 +221,7 @@ class ExplainResult:
 
 
 def _verdict(entry: Explanation) -> str:
-    return f"{'reproduces' if entry.reproduces else 'does not reproduce'}; max |diff| {fmt(entry.max_abs_diff, 3)}"
+    return f"{'reproduces' if entry.reproduces else 'does not reproduce'}; {entry.difference.describe(3)}"
 
 
 def explain(layer: BNLayer, x: np.ndarray, given: Given, *, kind: str = "got", channel: int | None = None,
@@ -348,12 +428,9 @@ def _score(context: Context, given: Given, channel: int | None, candidate: _Cand
     wanted = given if subset.size == given.values.size else given.take(subset)
     ratio = wanted.excess(values, terms)
     reproduces = bool(np.all(ratio <= 1.0))
-    with np.errstate(invalid="ignore"):
-        differences = np.abs(values - wanted.values)
-    finite = differences[np.isfinite(differences)]
-    max_abs_diff = float(finite.max()) if finite.size == differences.size else float("inf")
-    if not differences.size or (np.isnan(values) & np.isnan(wanted.values)).all():
-        max_abs_diff = 0.0
+    difference = compare_values(values, wanted.values)
+    compared = ratio[np.isfinite(values) & np.isfinite(wanted.values)]
+    closeness = float(np.max(compared, initial=0.0)) if difference.mismatches else float(np.max(ratio, initial=0.0))
     channels = None
     layer = context.layer
     if channel is None and not reproduces and layer.channels > 1:
@@ -365,9 +442,9 @@ def _score(context: Context, given: Given, channel: int | None, candidate: _Cand
     elif channel is not None and reproduces and layer.channels > 1:
         channels = [channel]
     explanation = _explanation(context, candidate, channel, given)
-    return Explanation(candidate.code, candidate.title, explanation, reproduces, max_abs_diff,
-                       dict(candidate.variant.parameters), channels, values, candidate.tier,
-                       float(np.max(ratio, initial=0.0)), candidate.variant)
+    return Explanation(candidate.code, candidate.title, explanation, reproduces, difference.max_abs_diff,
+                       dict(candidate.variant.parameters), channels, values, candidate.tier, closeness,
+                       candidate.variant, difference)
 
 
 def _other_axes(ndim: int, axis: int) -> tuple[int, ...]:
@@ -391,7 +468,7 @@ def _rank_key(entry: Explanation) -> tuple[Any, ...]:
     if entry.reproduces:
         return (0, entry.tier, entry.closeness, entry.max_abs_diff)
     matched_channels = len(entry.channels) if entry.channels else 0
-    return (1, -matched_channels, entry.closeness, entry.tier)
+    return (1, -matched_channels, entry.difference.mismatches, entry.closeness, entry.tier)
 
 
 def _correct_modes(context: Context) -> str:
@@ -410,12 +487,12 @@ def _correct_sentences(context: Context) -> str:
 
 
 def _unexplained(closest: Explanation | None, given: Given) -> Explanation:
-    near = f" The closest is {closest.code} (max |diff| {fmt(closest.max_abs_diff, 3)})." if closest else ""
+    near = f" The closest is {closest.code} ({closest.difference.describe(3)})." if closest else ""
     text = ("None of the known computations reproduces these values within the tolerance "
             f"({given.describe()}).{near} Check that the input, the layer and the values belong together.")
     return Explanation(UNEXPLAINED, "no known computation gives these values", text, False,
                        closest.max_abs_diff if closest else float("inf"), {}, None, np.array([]), TIER_PAIR + 1,
-                       float("inf"))
+                       float("inf"), None, closest.comparison if closest else None)
 
 
 def _best_per_code(ranked: list[Explanation]) -> list[Explanation]:

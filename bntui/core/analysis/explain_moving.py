@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bntui.core.analysis.explain import TIER_SINGLE, ExplainResult, Explanation
+from bntui.core.analysis.explain import TIER_SINGLE, ExplainResult, Explanation, compare_values
 from bntui.core.analysis.explain_catalogue import UNEXPLAINED
 from bntui.core.errors import InputValueError
 from bntui.core.input_parse import resolve_axis
@@ -111,14 +111,15 @@ def explain_moving_update(layer: BNLayer, batch: np.ndarray, mean: Given | None,
                      "variance": np.maximum.reduce([np.abs(old_variance * keep), np.abs(estimate * take),
                                                     widest_square * take])}
         entries.append(_score(rule, layer, n, predicted, terms, {"mean": mean, "variance": variance}))
-    ranked = sorted(entries, key=lambda e: (not e.reproduces, e.closeness))
+    ranked = sorted(entries, key=lambda e: (not e.reproduces, e.difference.mismatches, e.closeness))
     if not ranked[0].reproduces:
         near = ranked[0]
-        text = (f"No known update rule gives these statistics. The closest is {near.code} (max |diff| "
-                f"{fmt(near.max_abs_diff, 3)}). Check the batch, the momentum ({fmt(m)}) and that the values were "
+        text = (f"No known update rule gives these statistics. The closest is {near.code} "
+                f"({near.difference.describe(3)}). Check the batch, the momentum ({fmt(m)}) and that the values were "
                 "read after exactly one training step from these weights.")
         ranked.insert(0, Explanation(UNEXPLAINED, "no known update rule gives these statistics", text, False,
-                                     near.max_abs_diff, {}, None, np.array([]), TIER_SINGLE + 1, float("inf")))
+                                     near.max_abs_diff, {}, None, np.array([]), TIER_SINGLE + 1, float("inf"),
+                                     None, near.comparison))
     kind = " and ".join(name for name, g in (("moving mean", mean), ("moving variance", variance)) if g is not None)
     return ExplainResult(layer.path, f"saw the {kind}", x, _combined(mean, variance), None, tuple(ranked))
 
@@ -132,17 +133,16 @@ def _combined(mean: Given | None, variance: Given | None) -> Given:
 
 def _score(rule: UpdateRule, layer: BNLayer, n: int, predicted: dict[str, np.ndarray], terms: dict[str, np.ndarray],
            given: dict[str, Given | None]) -> Explanation:
-    ratios, values, differences = [], [], []
+    ratios, values, wanted = [], [], []
     for key in ("mean", "variance"):
         g = given[key]
         if g is None:
             continue
         ratios.append(g.excess(predicted[key], terms[key]))
         values.append(predicted[key])
-        with np.errstate(invalid="ignore"):
-            differences.append(np.abs(predicted[key] - g.values))
+        wanted.append(g.values)
     ratio = np.concatenate(ratios)
-    difference = np.concatenate(differences)
+    difference = compare_values(np.concatenate(values), np.concatenate(wanted))
     reproduces = bool(np.all(ratio <= 1.0))
     matched = np.all(np.stack([r <= 1.0 for r in ratios]), axis=0)
     channels = [int(c) for c in np.flatnonzero(matched)] if not reproduces and matched.any() and layer.channels > 1 else None
@@ -153,6 +153,7 @@ def _score(rule: UpdateRule, layer: BNLayer, n: int, predicted: dict[str, np.nda
                f"{fmt(1 - layer.momentum if rule.inverted else layer.momentum)} + batch estimate * "
                f"{fmt(layer.momentum if rule.inverted else 1 - layer.momentum)}.")
     explanation = f"{rule.sentences}{frozen} {formula} Tolerance: the digits typed plus 4 float32 ulps of the largest term."
-    max_diff = float(np.nanmax(difference)) if np.isfinite(difference).any() else float("inf")
-    return Explanation(rule.code, rule.title, explanation, reproduces, max_diff, parameters, channels,
-                       np.concatenate(values), TIER_SINGLE, float(np.max(ratio)))
+    compared = ratio[np.isfinite(np.concatenate(values)) & np.isfinite(np.concatenate(wanted))]
+    closeness = float(np.max(compared, initial=0.0)) if difference.mismatches else float(np.max(ratio))
+    return Explanation(rule.code, rule.title, explanation, reproduces, difference.max_abs_diff, parameters, channels,
+                       np.concatenate(values), TIER_SINGLE, closeness, None, difference)

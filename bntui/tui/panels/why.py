@@ -292,6 +292,8 @@ class WhyPanel(Panel):
         lines = [f"{entry.code}: {entry.title}", entry.explanation]
         if entry.parameters:
             lines.append("parameters: " + ", ".join(f"{key} {value}" for key, value in entry.parameters.items()))
+        if entry.difference.mismatches:
+            lines.append(f"{entry.difference.describe(4)}: NaN or infinite on one side only, so it cannot reproduce")
         if where:
             lines.append(f"matches in channels {where}")
         if layer.channels > 1:

@@ -1,6 +1,7 @@
 """The ranked explanations of the Why panel, one row each, best first.
 
-A row says the code, whether it reproduces the values given, the largest difference, and the
+A row says the code, whether it reproduces the values given, the largest difference (with
+the values NaN or infinite on one side only counted after it, e.g. ``0.0012 +1 NaN``), and the
 title; the panel shows the highlighted row's explanation and computation under the list.
 """
 
@@ -12,7 +13,6 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from bntui.core.analysis.explain import ExplainResult
-from bntui.core.numbers import fmt
 
 COLUMNS = ("#", "reproduces", "max |diff|", "code", "what it is")
 
@@ -36,5 +36,5 @@ class ExplanationList(DataTable[Text | str]):
         no = self.get_component_rich_style("explanation-list--no")
         for rank, entry in enumerate(result.explanations, start=1):
             verdict = Text("yes", style=yes) if entry.reproduces else Text("no", style=no)
-            self.add_row(str(rank), verdict, fmt(entry.max_abs_diff, 4), entry.code, entry.title, key=str(rank - 1))
+            self.add_row(str(rank), verdict, entry.difference.short(4), entry.code, entry.title, key=str(rank - 1))
         self.move_cursor(row=0)
