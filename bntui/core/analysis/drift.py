@@ -224,7 +224,7 @@ class DriftResult:
     def to_text(self) -> str:
         drifted = sum(1 for entry in self.layers if entry.drifted_channels)
         batches = f"{self.batches} batch{'es' if self.batches != 1 else ''}"
-        lines = [(f"{self.samples} samples in {batches} through {len(self.layers)} BN layer calls; "
+        lines = [(f"{self.samples} samples in {batches} through {len(self.layers)} BN layer call{'s' if len(self.layers) != 1 else ''}; "
                   f"{drifted} with drifted channels (|z| > {Z_LIMIT:g} or variance ratio outside "
                   f"[1/{RATIO_LIMIT:g}, {RATIO_LIMIT:g}])")]
         table = [["layer", "channels", "max |z|", "drifted", "max output shift", "fit after", "flags"]]

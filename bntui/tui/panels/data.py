@@ -168,12 +168,12 @@ class DataPanel(Panel):
             return
         drifted = sum(1 for entry in result.layers if entry.drifted_channels)
         batches = f"{result.batches} batch{'es' if result.batches != 1 else ''}"
-        self._status(f"{result.samples} samples in {batches} through {len(result.layers)} BN layer calls, "
+        self._status(f"{result.samples} samples in {batches} through {len(result.layers)} BN layer call{'s' if len(result.layers) != 1 else ''}, "
                      f"{drifted} with drifted channels (|z| > 3 or variance ratio outside [1/4, 4]) · "
                      "Enter: the layer's steps with its real input")
         notes.update(" · ".join(result.notes))
-        if self.selection.layer is not None:
-            table.show_path(self.selection.layer.path)
+        # A new ranking opens at its top, the worst fit: it is what the run is for. Choosing a
+        # layer in the tree afterwards moves the table to it.
 
     def watch_running(self, running: bool) -> None:
         self.set_class(running, "-running")
