@@ -49,6 +49,20 @@ def test_csv_steps_full_precision() -> None:
     assert y == pytest.approx([0.7109690546, 2.0949485119], abs=5e-11)
 
 
+def test_values_may_start_with_a_minus_sign() -> None:
+    """``--input "-1, 5"`` is the input [-1, 5], not a missing argument; the seed layer's
+    inference output for it follows from the formula with the seed's stored values."""
+    from bntui.cli.main import joined_negative_values
+
+    result = run(str(SEED), "--layer", "bn", "--input", "-1, 5", "--csv", "--mode", "inference")
+    assert result.returncode == 0, result.stderr
+    y = [float(row.split(",")[-1]) for row in result.stdout.splitlines() if row.split(",")[2] == "y"]
+    gamma, beta, mean, var, eps = 0.22297101, 0.49253803, 0.36868709, 0.41429576, 0.001
+    assert y == pytest.approx([gamma * (x - mean) / np.sqrt(var + eps) + beta for x in (-1.0, 5.0)], abs=1e-6)
+    assert joined_negative_values(["m", "--got", "-0.5 1", "--list"]) == ["m", "--got=-0.5 1", "--list"]
+    assert joined_negative_values(["m", "--input", "--list"]) == ["m", "--input", "--list"]  # an option stays one
+
+
 def test_channel_and_mode_select_what_is_printed() -> None:
     result = run(str(SAMPLES / "conv_channels_first.h5"), "--layer", "bn_cf", "--input", "1, 2, 3, 4",
                  "--channel", "2", "--mode", "training", "--json")

@@ -8,6 +8,7 @@ otherwise the TUI starts through :func:`bntui.tui.app.make_app`. Expected failur
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
              "what really reaches --layer as its input (needs TensorFlow)",
     )
     parser.add_argument("--unsafe", action="store_true",
-                        help="let Keras run Lambda code stored in the model (only for --model-input)")
+                        help="let Keras run Lambda code stored in the model (for --model-input and --drift); "
+                             "it cannot supply a custom layer class whose code is not installed")
     parser.add_argument("--full", action="store_true",
                         help="write whole tensors and every element into JSON, however large the input")
     parser.add_argument("--output", metavar="FILE.npz",
@@ -63,10 +65,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Options whose values are numbers the user types, which may start with a minus sign.
+NUMBER_OPTIONS = ("--input", "--got", "--expected")
+_NEGATIVE = re.compile(r"-\s*(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
+def joined_negative_values(argv: list[str]) -> list[str]:
+    """``--input "-1, 5"`` as ``--input=-1, 5``: argparse takes a value starting with ``-`` for an
+    option unless it is one plain number, so a list of numbers beginning with a negative one
+    was refused ("expected one argument")."""
+    joined: list[str] = []
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        if token in NUMBER_OPTIONS and index + 1 < len(argv) and _NEGATIVE.match(argv[index + 1]):
+            joined.append(f"{token}={argv[index + 1]}")
+            index += 2
+            continue
+        joined.append(token)
+        index += 1
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bntui`` command."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(joined_negative_values(sys.argv[1:] if argv is None else argv))
     if args.second is not None:
         given = [name for name, value in vars(args).items()
                  if name not in ("model", "second") and value != parser.get_default(name)]
