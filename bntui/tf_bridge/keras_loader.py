@@ -8,6 +8,11 @@ Loading order (:func:`load_whole_model`):
    :func:`bntui.core.config_safety.unsafe_objects` for Lambda, TF-op layers and any class
    that is not a built-in Keras one. With ``unsafe=True`` both load anything.
 
+When neither loads, the message says what would help, and only that: a model using a custom
+class whose code is not installed here cannot be run by any Keras (``--unsafe`` only lets
+Lambda code run), so it names the class; a Keras 3 file is never sent to tf_keras, which
+reads tf.keras 2 files; a tf.keras 2 file without tf_keras says how to install it.
+
 Every failure becomes one clean line: Keras' warnings are silenced while loading, and ANSI
 escape codes or control characters in its messages are stripped.
 """
@@ -40,11 +45,18 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 def one_line(err: BaseException | str, limit: int = 160) -> str:
     """An error message as one plain line: escape codes and control characters removed, the
-    first non-empty line kept, at most ``limit`` characters."""
+    first non-empty line kept, at most ``limit`` characters (cut after a whole word when one
+    ends in the second half of the limit, so no half token such as ``{<B`` is left)."""
     text = _CONTROL.sub("", _ANSI.sub("", str(err)))
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     line = lines[0] if lines else (type(err).__name__ if isinstance(err, BaseException) else "")
-    return line if len(line) <= limit else line[:limit] + "…"
+    if len(line) <= limit:
+        return line
+    cut = line[:limit]
+    space = cut.rfind(" ") if line[limit] != " " else limit
+    if space >= limit // 2:
+        cut = cut[:space].rstrip(" ,;:")
+    return cut + "…"
 
 
 @contextmanager
@@ -144,6 +156,104 @@ def stored_config(path: str | Path) -> dict[str, Any] | None:
     return parse_config_json(text) if text else None
 
 
+def custom_classes(config: Any) -> tuple[str, ...]:
+    """The custom classes a parsed model config uses, by their own name (``LearnedScale`` for
+    ``bntui_samples>LearnedScale``): every class Keras does not ship, or one from a module
+    outside Keras. Lambda and TF-op layers are Keras' own (their code is the risk, not a
+    missing class) and are not listed. A pure JSON walk, iterative like
+    :func:`bntui.core.config_safety.unsafe_objects`; nothing is imported."""
+    from bntui.core.config_safety import BUILT_IN_CLASSES, CODE_CARRYING, IGNORED_TOP_LEVEL
+
+    found: list[str] = []
+    if isinstance(config, dict):
+        config = {key: value for key, value in config.items() if key not in IGNORED_TOP_LEVEL}
+    stack: list[Any] = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(reversed(node))
+            continue
+        if not isinstance(node, dict):
+            continue
+        stack.extend(reversed(list(node.values())))
+        class_name = node.get("class_name")
+        if not isinstance(class_name, str) or class_name in CODE_CARRYING:
+            continue
+        module = node.get("module")
+        foreign = isinstance(module, str) and module != "keras" and not module.startswith("keras.")
+        registered = node.get("registered_name")
+        renamed = isinstance(registered, str) and registered != class_name
+        if class_name in BUILT_IN_CLASSES and not foreign and not renamed:
+            continue
+        name = class_name.rsplit(">", 1)[-1] or class_name
+        if name not in found:
+            found.append(name)
+    return tuple(found)
+
+
+def written_by_keras_major(path: str | Path) -> int | None:
+    """The major version of the Keras that wrote the file (``keras_version`` in a ``.keras``
+    zip's metadata.json or an HDF5 file's attributes), or None when it does not say. A
+    ``.keras`` zip that does not say is taken as Keras 3 (the format it introduced)."""
+    import json
+    import zipfile
+
+    import h5py
+
+    from bntui.core.hdf5_attrs import text_attr
+    from bntui.core.zip_member import read_small_member
+
+    version: object = None
+    try:
+        with open(path, "rb") as raw:
+            is_zip = raw.read(4) == b"PK\x03\x04"
+        if is_zip:
+            with zipfile.ZipFile(path) as archive:
+                if "metadata.json" not in archive.namelist():
+                    return 3
+                metadata = json.loads(read_small_member(archive, "metadata.json"))
+            version = metadata.get("keras_version") if isinstance(metadata, dict) else None
+            if not isinstance(version, str):
+                return 3
+        else:
+            with h5py.File(path, "r") as h5:
+                version = text_attr(h5, "keras_version")
+    except (OSError, ValueError, zipfile.BadZipFile, BntuiError):
+        return None
+    if not isinstance(version, str):
+        return None
+    major = version.strip().split(".", 1)[0]
+    return int(major) if major.isdigit() else None
+
+
+def tf_keras_install_hint() -> str:
+    """How to install tf_keras next to this TensorFlow: pinned to its minor version, and with
+    ``--no-deps`` where tensorflow-cpu is installed (tf-keras depends on ``tensorflow``, so pip
+    would otherwise download the full TensorFlow as well)."""
+    from importlib import metadata
+
+    def installed(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    full, cpu = installed("tensorflow"), installed("tensorflow-cpu")
+    version = full or cpu
+    parts = version.split(".")[:2] if version else []
+    pin = f"~={parts[0]}.{parts[1]}.0" if len(parts) == 2 and all(p.isdigit() for p in parts) else ""
+    no_deps = "--no-deps " if cpu and not full else ""
+    return f"pip install {no_deps}tf-keras{pin}"
+
+
+def _custom_class_refusal(names: tuple[str, ...]) -> CaptureUnavailable:
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    kind = "custom class" if len(names) == 1 else "custom classes"
+    return CaptureUnavailable(
+        f"capture unavailable: the model uses {shown} ({kind}), whose code is not installed here, so Keras "
+        "cannot run it; its BN layers can still be read and computed")
+
+
 def _refuse_formats_that_would_run(path: str | Path) -> None:
     """Only .keras and .h5 files are loaded whole. Loading a SavedModel runs the graph functions
     stored in it (even with --unsafe, this is refused: nothing in bntui runs a file's code to
@@ -183,10 +293,18 @@ def load_whole_model(path: str | Path, *, unsafe: bool = False) -> Any:
     config = stored_config(path)
     if config is None:
         raise CaptureUnavailable(f"capture unavailable: Keras cannot load this model ({reason})")
+    missing = custom_classes(config)
+    if missing:  # no Keras can build a class whose code is not here, --unsafe or not
+        raise _custom_class_refusal(missing)
+    major = written_by_keras_major(path)
+    if major is not None and major >= 3:  # tf_keras reads tf.keras 2 files, not these
+        raise CaptureUnavailable(f"capture unavailable: Keras cannot load this model ({reason})")
     tf_keras = import_tf_keras()
     if tf_keras is None:
-        raise CaptureUnavailable(f"capture unavailable: Keras cannot load this model ({reason}); "
-                                 "tf_keras, which reads tf.keras 2 files, is not installed")
+        short = one_line(keras_error, 90)
+        what = "this tf.keras 2 file" if major == 2 else "this model (if it is a tf.keras 2 file)"
+        raise CaptureUnavailable(f"capture unavailable: Keras 3 cannot load {what} ({short}); to run it, "
+                                 f"install tf_keras: {tf_keras_install_hint()}")
     problems = unsafe_objects(config)
     if problems and not unsafe:
         shown = ", ".join(problems[:3]) + (f" and {len(problems) - 3} more" if len(problems) > 3 else "")
