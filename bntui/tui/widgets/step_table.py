@@ -48,8 +48,8 @@ class StepTable(Static):
     def render(self) -> Group | Text:
         computation = self.computation
         if computation is None:
-            return Text("Type input values below and press Enter (for example 1, 5), "
-                        "or press o to load a .npy file.", style="dim")
+            return Text("Press i, type input values and press Enter (a value per channel for each sample: "
+                        "1, 5 is two samples of a one-channel layer), or press o to load a .npy file.", style="dim")
         modes = ["inference", "training"] if self.mode == "both" else [self.mode]
         if "training" in modes and computation.training.unfrozen is not None:
             modes.append("unfrozen")
