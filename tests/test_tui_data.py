@@ -126,7 +126,8 @@ async def test_run_rank_plot_and_steps_with_the_layers_own_input(drift_case: dic
         np.testing.assert_array_equal(ratio_plot.values(), result.layers[1].variance_ratio)
 
         # Enter: bn_b's Steps, at its worst channel, with the input Keras gives it on the
-        # first samples of the same (scaled) data.
+        # first samples of the same (scaled) data (and the values box, typed in before, emptied).
+        screen.query_one("#values", Input).value = "1, 2"
         await pilot.press("enter")
         await settle(app, pilot)
         selection = screen.selection
@@ -138,6 +139,7 @@ async def test_run_rank_plot_and_steps_with_the_layers_own_input(drift_case: dic
         np.testing.assert_allclose(source.values, activations["bn_b"][:DRIFT_INPUT_SAMPLES], rtol=1e-6, atol=1e-6)
         assert screen.query_one(TabbedContent).active == "steps"
         assert screen.computation is not None and screen.computation.layer.path == "bn_b"
+        assert screen.query_one("#values", Input).value == ""  # no old typed values beside the captured input
 
         # The captured input belongs to bn_b: at bn_a the Steps panel says so instead of using it.
         screen.jump_to("bn_a")

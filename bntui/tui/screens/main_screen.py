@@ -264,7 +264,11 @@ class MainScreen(Screen[None]):
         self.use_input(InputSource.typed(text))
 
     def use_input(self, source: InputSource) -> None:
-        """Make ``source`` the input and show its steps."""
+        """Make ``source`` the input and show its steps. An input that was not typed empties the
+        box, which would otherwise show old typed values that the steps no longer use."""
+        if source.kind != "typed":
+            bar = self.query_one(InputBar)
+            bar.input.value, bar.error = "", ""
         self.selection = self.selection.with_input(source)
         self.action_show_tab(StepsPanel.TAB_ID)
 
