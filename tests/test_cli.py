@@ -119,6 +119,17 @@ def test_bad_files_exit_1(tmp_path: Path, make, fragment: str) -> None:  # type:
     assert_one_line_error(run(str(path), "--list"), 1, fragment)
 
 
+@pytest.mark.parametrize("second", [False, True])
+def test_a_missing_file_is_one_line_without_opening_the_tui(tmp_path: Path, second: bool) -> None:
+    """``bntui missing.h5`` (and ``bntui A missing.h5``) answer on stderr, as ``--list`` does,
+    before any screen: run without a terminal, a TUI would not have exited with this line."""
+    missing = tmp_path / "missing.h5"
+    args = (str(SEED), str(missing)) if second else (str(missing),)
+    result = run(*args)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [f"bntui: {missing}: no such file"]
+
+
 def test_usage_errors_exit_2() -> None:
     assert_one_line_error(run(str(SEED), "--input", "1"), 2, "need --layer")
     assert_one_line_error(run(str(SEED), "--mode", "sideways"), 2, "invalid choice")

@@ -133,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    # A path that is not there needs no screen to say so (a damaged file does: finding out takes a read).
+    missing = [path for path in (model_path, args.second) if path is not None and not Path(path).exists()]
+    if missing:
+        print(f"bntui: {missing[0]}: no such file", file=sys.stderr)
+        return 1
     # Start reading now, in a forked child, so the file is read while Textual imports.
     pending = PendingRead(model_path)
     # bntui A B: the second file is read at the same time, in its own forked child.
