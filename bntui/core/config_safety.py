@@ -14,6 +14,7 @@ names can never be a custom class that happens to be registered in this process.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 #: Layers whose config carries code (marshalled bytecode, or the name of a TensorFlow function
@@ -64,16 +65,10 @@ BUILT_IN_CLASSES = frozenset({
 })
 
 
-def unsafe_objects(config: Any) -> tuple[str, ...]:
-    """What in a parsed model config a Keras without safe mode could run: one phrase each.
-
-    Every JSON object with a ``class_name`` is checked: a code-carrying layer, a class Keras
-    does not ship, a Keras 3 ``module`` outside ``keras``, or a ``registered_name`` of a
-    custom registration (``package>Class``) is reported (the optimizer and losses of
-    ``compile_config`` are skipped: loading with ``compile=False`` never reads them). An empty
-    tuple means safe. The walk is iterative, so a deeply nested config cannot exhaust the stack.
-    """
-    found: list[str] = []
+def config_objects(config: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object of a parsed model config, depth first in file order, skipping the
+    ``compile_config``-like top-level keys nobody loads (:data:`IGNORED_TOP_LEVEL`). Iterative,
+    so a deeply nested config cannot exhaust the stack."""
     if isinstance(config, dict):
         config = {key: value for key, value in config.items() if key not in IGNORED_TOP_LEVEL}
     stack: list[Any] = [config]
@@ -81,13 +76,25 @@ def unsafe_objects(config: Any) -> tuple[str, ...]:
         node = stack.pop()
         if isinstance(node, list):
             stack.extend(reversed(node))
-            continue
-        if not isinstance(node, dict):
-            continue
+        elif isinstance(node, dict):
+            yield node
+            stack.extend(reversed(list(node.values())))
+
+
+def unsafe_objects(config: Any) -> tuple[str, ...]:
+    """What in a parsed model config a Keras without safe mode could run: one phrase each.
+
+    Every JSON object with a ``class_name`` is checked: a code-carrying layer, a class Keras
+    does not ship, a Keras 3 ``module`` outside ``keras``, or a ``registered_name`` of a
+    custom registration (``package>Class``) is reported (the optimizer and losses of
+    ``compile_config`` are skipped: loading with ``compile=False`` never reads them). An empty
+    tuple means safe (the walk is :func:`config_objects`).
+    """
+    found: list[str] = []
+    for node in config_objects(config):
         problem = _problem(node)
         if problem and problem not in found:
             found.append(problem)
-        stack.extend(reversed(list(node.values())))
     return tuple(found)
 
 

@@ -160,22 +160,12 @@ def custom_classes(config: Any) -> tuple[str, ...]:
     """The custom classes a parsed model config uses, by their own name (``LearnedScale`` for
     ``bntui_samples>LearnedScale``): every class Keras does not ship, or one from a module
     outside Keras. Lambda and TF-op layers are Keras' own (their code is the risk, not a
-    missing class) and are not listed. A pure JSON walk, iterative like
-    :func:`bntui.core.config_safety.unsafe_objects`; nothing is imported."""
-    from bntui.core.config_safety import BUILT_IN_CLASSES, CODE_CARRYING, IGNORED_TOP_LEVEL
+    missing class) and are not listed. A pure JSON walk
+    (:func:`bntui.core.config_safety.config_objects`); nothing is imported."""
+    from bntui.core.config_safety import BUILT_IN_CLASSES, CODE_CARRYING, config_objects
 
     found: list[str] = []
-    if isinstance(config, dict):
-        config = {key: value for key, value in config.items() if key not in IGNORED_TOP_LEVEL}
-    stack: list[Any] = [config]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(reversed(node))
-            continue
-        if not isinstance(node, dict):
-            continue
-        stack.extend(reversed(list(node.values())))
+    for node in config_objects(config):
         class_name = node.get("class_name")
         if not isinstance(class_name, str) or class_name in CODE_CARRYING:
             continue
