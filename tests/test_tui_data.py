@@ -8,6 +8,7 @@ BN layers' inputs, run on the same samples, and numpy's moments of those activat
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -291,3 +292,36 @@ async def test_export_writes_the_drift_as_csv(tmp_path: Path) -> None:
     assert (first.name, second.name) == ("bn-drift.csv", "bn-drift-1.csv")
     lines = first.read_text().splitlines()
     assert lines[0].startswith("path,call,channel,data_mean") and len(lines) == 1 + 3 + 3
+
+
+async def test_plots_label_whole_channels_and_the_z_limits() -> None:
+    """64 channels: five whole-number channel ticks (plotext's own fell between channels, at
+    -0.5, 15.5, ...), and the z plot labels -3, 0 and 3 where the limit lines are drawn."""
+    from dataclasses import replace
+
+    from textual.app import App, ComposeResult
+
+    from bntui.core.model import BNLayer
+
+    rng = np.random.default_rng(3)
+    layer = BNLayer(name="wide", path="wide", axis=-1, epsilon=1e-3, momentum=0.99, center=True, scale=True,
+                    moving_mean=np.zeros(64, np.float32), moving_variance=np.ones(64, np.float32),
+                    gamma=np.ones(64, np.float32), beta=np.zeros(64, np.float32))
+    x = rng.standard_normal((500, 64)) + np.linspace(-4.4, 6.2, 64)
+    entry = analyse([CallStatistics(layer=layer, moments=Moments.of(x, -1))], samples=500, batches=1).layers[0]
+
+    class Plots(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ChannelDriftPlot("z", id="z")
+
+    app = Plots()
+    async with app.run_test(size=(100, 30)) as pilot:
+        plot = app.query_one(ChannelDriftPlot)
+        plot.entry = replace(entry)
+        await pilot.pause()
+        plot.render()  # what the widget draws: plotext's canvas, as text without its colours
+        text = re.sub(r"\x1b\[[0-9;]*m", "", plot.plt.build())
+    labels = text.splitlines()[-2]  # the channel tick labels, above the axis title
+    assert labels.split() == ["0", "16", "32", "47", "63"]
+    y_labels = {found.group(1) for line in text.splitlines() if (found := re.match(r"\s*(-?\d+)[┤├]", line))}
+    assert {"-3", "0", "3"} <= y_labels and "-5" in y_labels and "7" in y_labels

@@ -11,6 +11,7 @@ the app theme's error and accent colours.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -81,7 +82,15 @@ class ChannelDriftPlot(PlotextPlot):
             plt.vline(self.channel, self._colour("accent"))
             plt.xlabel(f"channel (line: {self.channel}, the one the Steps tab shows)")
         plt.xlim(-0.5, max(values.size - 0.5, 0.5))
-        if values.size <= TICKS_UP_TO:
-            plt.xticks([float(channel) for channel in channels])
+        # Channels are whole numbers: every one while they fit, else five spread over the range
+        # (plotext's own choice fell between them: -0.5, 15.5, 31.5 for 64 channels).
+        ticks = channels if values.size <= TICKS_UP_TO else np.unique(np.linspace(0, values.size - 1, 5).round())
+        plt.xticks([float(channel) for channel in ticks], [str(int(channel)) for channel in ticks])
+        if self.quantity == "z" and ys:
+            # The limits and zero get labels of their own, and the extremes in whole numbers.
+            low, high = math.floor(min(min(ys), -Z_LIMIT)), math.ceil(max(max(ys), Z_LIMIT))
+            marks = sorted({low, -Z_LIMIT, 0.0, Z_LIMIT, high})
+            plt.ylim(low, high)
+            plt.yticks([float(mark) for mark in marks], [f"{mark:g}" for mark in marks])
         plt.title(title)
         return super().render()
