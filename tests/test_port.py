@@ -152,5 +152,5 @@ def test_a_missing_export_package_is_one_line_saying_how_to_install_it() -> None
     from bntui.core.errors import BntuiError
     from bntui.core.export_torch import import_writer
 
-    with pytest.raises(BntuiError, match="pip install no-such-writer"):
+    with pytest.raises(BntuiError, match=r"pip install no-such-writer \(or pip install 'bntui\[port\]'"):
         import_writer("bntui_no_such_writer_module", "no-such-writer")

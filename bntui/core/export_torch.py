@@ -68,7 +68,8 @@ def import_writer(module: str, package: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise BntuiError(f"this export needs the {package} package: pip install {package}") from None
+        raise BntuiError(f"this export needs the {package} package: pip install {package} "
+                         "(or pip install 'bntui[port]' for every export)") from None
 
 
 def write_new(path: Path, data: bytes) -> None:
