@@ -48,6 +48,7 @@ multiplies by 1.
 | `s` / `a` / `d` | Steps / Parameters / Diagnostics tab |
 | `w` / `t` / `f` / `r` | Why? (which computation gives the numbers you got) / Port / Fold / Data tab |
 | `ctrl+p` | command palette: jump to a layer by name, switch mode, export JSON, export all layers |
+| `Tab` / `shift+Tab` | move the keyboard between the layer list, the tab's tables and the boxes; in the step table `↑` `↓` `PgUp` `PgDn` scroll |
 | `F1` / `?` | this help |
 | `q` | quit |
 
