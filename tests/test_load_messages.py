@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SAMPLES
 
+from bntui.core.config_safety import custom_classes
 from bntui.tf_bridge.keras_loader import (
-    custom_classes,
     one_line,
     stored_config,
     tf_keras_install_hint,

@@ -98,6 +98,21 @@ def unsafe_objects(config: Any) -> tuple[str, ...]:
     return tuple(found)
 
 
+def custom_classes(config: Any) -> tuple[str, ...]:
+    """The custom classes a parsed model config uses, by their own name (``LearnedScale`` for
+    ``bntui_samples>LearnedScale``): every class :func:`_not_keras` finds. Lambda and TF-op
+    layers are Keras' own (their code is the risk, not a missing class) and are not listed."""
+    found: list[str] = []
+    for node in config_objects(config):
+        class_name = node.get("class_name")
+        if not isinstance(class_name, str) or class_name in CODE_CARRYING or _not_keras(node, class_name) is None:
+            continue
+        name = class_name.rsplit(">", 1)[-1] or class_name
+        if name not in found:
+            found.append(name)
+    return tuple(found)
+
+
 def _problem(node: dict[str, Any]) -> str | None:
     """The reason one JSON object is unsafe, or None."""
     if node.get("function_type") == "lambda":
@@ -105,10 +120,16 @@ def _problem(node: dict[str, Any]) -> str | None:
     class_name = node.get("class_name")
     if not isinstance(class_name, str):
         return None
-    name = _layer_name(node)
     if class_name in CODE_CARRYING:
+        name = _layer_name(node)
         kind = "Lambda layer" if class_name in ("Lambda", "__lambda__") else "TF-op layer"
         return f"{kind} {name!r}" if name else kind
+    return _not_keras(node, class_name)
+
+
+def _not_keras(node: dict[str, Any], class_name: str) -> str | None:
+    """Why the object's class is not one Keras ships (not built in, from a module outside Keras,
+    or a custom registration under a built-in name), or None for Keras' own."""
     if class_name not in BUILT_IN_CLASSES:
         return f"class {class_name!r}, not a built-in Keras class"
     module = node.get("module")

@@ -156,31 +156,6 @@ def stored_config(path: str | Path) -> dict[str, Any] | None:
     return parse_config_json(text) if text else None
 
 
-def custom_classes(config: Any) -> tuple[str, ...]:
-    """The custom classes a parsed model config uses, by their own name (``LearnedScale`` for
-    ``bntui_samples>LearnedScale``): every class Keras does not ship, or one from a module
-    outside Keras. Lambda and TF-op layers are Keras' own (their code is the risk, not a
-    missing class) and are not listed. A pure JSON walk
-    (:func:`bntui.core.config_safety.config_objects`); nothing is imported."""
-    from bntui.core.config_safety import BUILT_IN_CLASSES, CODE_CARRYING, config_objects
-
-    found: list[str] = []
-    for node in config_objects(config):
-        class_name = node.get("class_name")
-        if not isinstance(class_name, str) or class_name in CODE_CARRYING:
-            continue
-        module = node.get("module")
-        foreign = isinstance(module, str) and module != "keras" and not module.startswith("keras.")
-        registered = node.get("registered_name")
-        renamed = isinstance(registered, str) and registered != class_name
-        if class_name in BUILT_IN_CLASSES and not foreign and not renamed:
-            continue
-        name = class_name.rsplit(">", 1)[-1] or class_name
-        if name not in found:
-            found.append(name)
-    return tuple(found)
-
-
 def written_by_keras_major(path: str | Path) -> int | None:
     """The major version of the Keras that wrote the file (``keras_version`` in a ``.keras``
     zip's metadata.json or an HDF5 file's attributes), or None when it does not say. A
@@ -236,8 +211,13 @@ def tf_keras_install_hint() -> str:
     return f"pip install {no_deps}tf-keras{pin}"
 
 
+def _first_three(items: tuple[str, ...]) -> str:
+    """``a, b, c and 2 more``: enough to act on, short enough for one line."""
+    return ", ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
+
+
 def _custom_class_refusal(names: tuple[str, ...]) -> CaptureUnavailable:
-    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    shown = _first_three(names)
     kind = "custom class" if len(names) == 1 else "custom classes"
     return CaptureUnavailable(
         f"capture unavailable: the model uses {shown} ({kind}), whose code is not installed here, so Keras "
@@ -267,7 +247,7 @@ def load_whole_model(path: str | Path, *, unsafe: bool = False) -> Any:
 
     Raises :class:`CaptureUnavailable` with one line saying why neither could be used.
     """
-    from bntui.core.config_safety import unsafe_objects
+    from bntui.core.config_safety import custom_classes, unsafe_objects
 
     _refuse_formats_that_would_run(path)
     keras = import_keras()
@@ -297,7 +277,7 @@ def load_whole_model(path: str | Path, *, unsafe: bool = False) -> Any:
                                  f"install tf_keras: {tf_keras_install_hint()}")
     problems = unsafe_objects(config)
     if problems and not unsafe:
-        shown = ", ".join(problems[:3]) + (f" and {len(problems) - 3} more" if len(problems) > 3 else "")
+        shown = _first_three(problems)
         raise CaptureUnavailable(
             f"capture unavailable: Keras 3 cannot load this model ({reason}), and tf_keras, which has no "
             f"safe mode, is not used on a model holding {shown} (--unsafe allows it)")
