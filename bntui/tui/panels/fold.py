@@ -126,13 +126,8 @@ class FoldPanel(FeedingPanel[FoldView]):
         if view is None or not view.fold.foldable:
             self.notify("Nothing to export: this layer is not folded (see the Fold tab).", severity="warning")
             return None
-        try:
-            path = write_folded(view.fold, directory or Path.cwd())
-        except OSError as err:
-            self.notify(f"Export failed: {err.strerror or err}", severity="error")
-            return None
-        self.notify(f"Wrote {path.name} in {path.parent}", title="Exported")
-        return path
+        fold = view.fold
+        return self.write_file(lambda folder: write_folded(fold, folder), directory)
 
     def commands(self) -> Iterable[PanelCommand]:
         yield PanelCommand("Fold: export the folded kernel and bias (.npz)",

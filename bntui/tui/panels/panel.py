@@ -69,6 +69,17 @@ class Panel(Vertical):
         """Write what the panel shows as new files (``kind`` is "csv" or "json")."""
         return []
 
+    def write_file(self, write: Callable[[Path], Path], directory: Path | None) -> Path | None:
+        """Run ``write`` on ``directory`` (the current folder by default) and tell the user what
+        was written, or why nothing was: the one way a palette export reports."""
+        try:
+            path = write(directory or Path.cwd())
+        except OSError as err:
+            self.notify(f"Export failed: {err.strerror or err}", severity="error")
+            return None
+        self.notify(f"Wrote {path.name} in {path.parent}", title="Exported")
+        return path
+
     def focus_target(self) -> Widget:
         """Where the keyboard goes when the tab is shown."""
         return self

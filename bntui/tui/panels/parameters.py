@@ -47,13 +47,7 @@ class ParametersPanel(Panel):
         if model is None or not model.layers:
             self.notify("Nothing to export: the model has no BatchNormalization layers.", severity="warning")
             return None
-        try:
-            path = export_all_layers(model, directory or Path.cwd())
-        except OSError as err:
-            self.notify(f"Export failed: {err.strerror or err}", severity="error")
-            return None
-        self.notify(f"Wrote {path.name} in {path.parent}", title="Exported")
-        return path
+        return self.write_file(lambda folder: export_all_layers(model, folder), directory)
 
     def commands(self) -> Iterable[PanelCommand]:
         yield PanelCommand("Export all layers", "Write every layer's parameters (with epsilon and warnings) to one CSV",
