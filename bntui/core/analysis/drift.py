@@ -153,6 +153,15 @@ class LayerDrift:
         return int(self.drifted.sum())
 
     @property
+    def fit_after(self) -> str:
+        """The most updates at this data's statistics any drifted channel needs to fit, as
+        text: "-" when none drifted, "never" when one never fits."""
+        steps = [steps for steps, bad in zip(self.steps_to_fit, self.drifted) if bad]
+        if not steps:
+            return "-"
+        return "never" if None in steps else str(max(step for step in steps if step is not None))
+
+    @property
     def max_output_shift(self) -> float:
         return _nan_max(self.output_shift)
 
@@ -221,18 +230,26 @@ class DriftResult:
                 ])
         return rows
 
-    def to_text(self) -> str:
-        drifted = sum(1 for entry in self.layers if entry.drifted_channels)
+    def fed_text(self) -> str:
+        """How much data went through: ``256 samples in 8 batches through 2 BN layer calls``."""
         batches = f"{self.batches} batch{'es' if self.batches != 1 else ''}"
-        lines = [(f"{self.samples} samples in {batches} through {len(self.layers)} BN layer call{'s' if len(self.layers) != 1 else ''}; "
-                  f"{drifted} with drifted channels (|z| > {Z_LIMIT:g} or variance ratio outside "
-                  f"[1/{RATIO_LIMIT:g}, {RATIO_LIMIT:g}])")]
+        calls = f"{len(self.layers)} BN layer call{'s' if len(self.layers) != 1 else ''}"
+        return f"{self.samples} samples in {batches} through {calls}"
+
+    def drifted_text(self) -> str:
+        """How many layer calls drifted, and what drifted means."""
+        drifted = sum(1 for entry in self.layers if entry.drifted_channels)
+        return (f"{drifted} with drifted channels (|z| > {Z_LIMIT:g} or variance ratio outside "
+                f"[1/{RATIO_LIMIT:g}, {RATIO_LIMIT:g}])")
+
+    def to_text(self) -> str:
+        lines = [f"{self.fed_text()}; {self.drifted_text()}"]
         table = [["layer", "channels", "max |z|", "drifted", "max output shift", "fit after", "flags"]]
         for entry in self.layers:
-            fits = [steps for steps, bad in zip(entry.steps_to_fit, entry.drifted) if bad]
-            fit_text = "-" if not fits else ("never" if None in fits else f"{max(s for s in fits if s is not None)} updates")
+            fit = entry.fit_after
             table.append([entry.label, str(entry.layer.channels), fmt(entry.max_abs_z),
-                          str(entry.drifted_channels), fmt(entry.max_output_shift), fit_text,
+                          str(entry.drifted_channels), fmt(entry.max_output_shift),
+                          f"{fit} updates" if fit.isdigit() else fit,
                           "; ".join(flag.message for flag in entry.flags) or "-"])
         widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
         lines.extend("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]

@@ -166,11 +166,7 @@ class DataPanel(Panel):
         if result is None:
             notes.update("")
             return
-        drifted = sum(1 for entry in result.layers if entry.drifted_channels)
-        batches = f"{result.batches} batch{'es' if result.batches != 1 else ''}"
-        self._status(f"{result.samples} samples in {batches} through {len(result.layers)} BN layer call{'s' if len(result.layers) != 1 else ''}, "
-                     f"{drifted} with drifted channels (|z| > 3 or variance ratio outside [1/4, 4]) · "
-                     "Enter: the layer's steps with its real input")
+        self._status(f"{result.fed_text()}, {result.drifted_text()} · Enter: the layer's steps with its real input")
         notes.update(" · ".join(result.notes))
         # A new ranking opens at its top, the worst fit: it is what the run is for. Choosing a
         # layer in the tree afterwards moves the table to it.

@@ -16,16 +16,6 @@ COLUMNS = ("#", "layer", "channels", "max |z|", "drifted", "max output shift", "
 FLAG_TEXT = {"initial_statistics": "initial", "half_updated": "half-updated", "dead_channels": "dead"}
 
 
-def fit_text(entry: LayerDrift) -> str:
-    """Updates at this data's statistics until every drifted channel fits ("never", "-": none drifted)."""
-    steps = [entry.steps_to_fit[c] for c in range(entry.layer.channels) if entry.drifted[c]]
-    if not steps:
-        return "-"
-    if None in steps:
-        return "never"
-    return str(max(step for step in steps if step is not None))
-
-
 def flags_text(entry: LayerDrift) -> str:
     parts = []
     for flag in entry.flags:
@@ -63,7 +53,7 @@ class DriftTable(DataTable[str]):
         self.clear()
         for rank, entry in enumerate(result.layers if result is not None else (), start=1):
             self.add_row(str(rank), entry.label, str(entry.layer.channels), fmt(entry.max_abs_z),
-                         f"{entry.drifted_channels}", fmt(entry.max_output_shift), fit_text(entry),
+                         f"{entry.drifted_channels}", fmt(entry.max_output_shift), entry.fit_after,
                          flags_text(entry), key=str(rank - 1))
 
     def show_path(self, path: str) -> None:
